@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the harness with the embedded default gateway (LiteLLM proxy)
+# and the test tools. Idempotent: a second run only re-checks the installed set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.harness-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[proxy,dev]'
+  touch "$stamp"
+fi

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need, then runs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/setup.sh
+exec .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

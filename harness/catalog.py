@@ -1,0 +1,69 @@
+"""The claim catalog: matrices/claims/*.yaml, one file per section, validated on load."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.config import ConfigError, _loc
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "matrices" / "claims"
+RISKS = ("revenue", "reliability", "conformance", "security")
+
+
+class Claim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^CM-\d+(\.\d+){1,3}$")
+    test: str = Field(pattern=r"^test_[a-z0-9_]+$")
+    claim: str = Field(min_length=3)               # the promise, in one sentence
+    risk: Literal["revenue", "reliability", "conformance", "security"]
+    wave: Literal["P0", "P1", "P2", "P3"]
+    check: Optional[str] = None                    # None: no automated check yet (MISSING)
+    params: dict[str, Any] = {}
+    # Filled from the file:
+    section: str = ""
+    lane: str = ""
+
+
+class SectionFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    section: str = Field(min_length=1)
+    lane: str = "Conformance"
+    claims: list[Claim] = Field(min_length=1)
+
+
+def load_file(path: Path) -> list[Claim]:
+    try:
+        data = yaml.safe_load(path.read_text())
+        sf = SectionFile.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{path}: {_loc(tuple(err['loc']))}: {err['msg']}") from None
+    for c in sf.claims:
+        c.section, c.lane = sf.section, sf.lane
+    return sf.claims
+
+
+def load(directory: Path = DEFAULT_DIR, known_checks: Optional[set[str]] = None) -> list[Claim]:
+    claims: list[Claim] = []
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise ConfigError(f"{directory}: no claim files (*.yaml)")
+    for path in files:
+        claims += load_file(path)
+    seen: dict[str, str] = {}
+    for c in claims:
+        if c.id in seen:
+            raise ConfigError(f"{directory}: claim id {c.id} appears twice ({seen[c.id]} and {c.section})")
+        seen[c.id] = c.section
+        if known_checks is not None and c.check is not None and c.check not in known_checks:
+            raise ConfigError(f"{directory}: {c.id}: check {c.check!r} does not exist")
+    return claims
+
+
+def id_key(claim_id: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in claim_id[3:].split("."))

@@ -1,0 +1,153 @@
+"""Verdicts, the context a check runs in, and the registry that maps catalog names to checks.
+
+A check is a function `(ctx, **params) -> Verdict`. It sends requests through the gateway, may
+script the mock providers and read their journal, and hands what it saw to the oracles. New
+check: write the function in a module of this package, decorate it with `@check("name")`, and
+name it in a claim under matrices/claims/.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Optional
+
+from harness.client.control import ProviderControl
+from harness.client.http import Exchange, GatewayClient
+from harness.config import HarnessConfig
+
+PASS, FAIL, SAFE, PARTIAL = "PASS", "FAIL", "SAFE", "PARTIAL"
+UNSUPPORTED, MISSING, ERROR = "UNSUPPORTED", "MISSING", "ERROR"
+STATUSES = (PASS, FAIL, SAFE, PARTIAL, UNSUPPORTED, MISSING, ERROR)
+
+
+@dataclass
+class Verdict:
+    status: str
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge(violations: list[str], evidence: dict[str, Any], ok: str) -> Verdict:
+    if violations:
+        return Verdict(FAIL, "; ".join(violations[:3]) + (f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""),
+                       {**evidence, "violations": violations})
+    return Verdict(PASS, ok, evidence)
+
+
+def no_answer(ex: Exchange, what: str = "the gateway") -> Optional[Verdict]:
+    """A FAIL when the exchange did not complete (hang, reset, garbage), else None."""
+    if ex.error:
+        return Verdict(FAIL, f"{what} gave no complete answer: {ex.error}", {"exchange": ex.evidence()})
+    return None
+
+
+def expect_2xx(ex: Exchange) -> Optional[Verdict]:
+    bad = no_answer(ex)
+    if bad:
+        return bad
+    if ex.status is None or not 200 <= ex.status < 300:
+        return Verdict(FAIL, f"expected a 2xx answer, got HTTP {ex.status}", {"exchange": ex.evidence()})
+    return None
+
+
+class CheckContext:
+    def __init__(self, cfg: HarnessConfig, gateway: GatewayClient, providers: dict[str, ProviderControl],
+                 gateway_key: Optional[str], claim_id: str = "") -> None:
+        self.cfg, self.gateway, self.providers = cfg, gateway, providers
+        self.gateway_key = gateway_key
+        self.claim_id = claim_id
+
+    def tag(self) -> str:
+        """A fresh tag: requests carrying it, their scripts and journal entries belong to this check."""
+        slug = "".join(ch for ch in self.claim_id if ch.isalnum())[:16]
+        return f"{slug}-{secrets.token_hex(4)}"
+
+    def model(self, kind: str = "openai") -> str:
+        name = self.cfg.default_model(kind)
+        if name is None:
+            raise Unsupported(f"no model routed to an {kind}-style provider in the config")
+        return name
+
+    def provider_of(self, model: str) -> ProviderControl:
+        return self.providers[self.cfg.model(model).provider]
+
+    def model_headers(self, model: str) -> dict[str, str]:
+        try:
+            return dict(self.cfg.model(model).headers)
+        except StopIteration:
+            return {}
+
+    # -- request builders -------------------------------------------------------------------
+    def chat(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.",
+             **extra: Any) -> Exchange:
+        body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": f"{prompt} [h:{tag}]"}],
+                                **extra}
+        if stream:
+            body["stream"] = True
+        return self.gateway.request("POST", self.cfg.target.paths.chat, body, stream=stream,
+                                    headers=self.model_headers(model))
+
+    def messages(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.",
+                 **extra: Any) -> Exchange:
+        body: dict[str, Any] = {"model": model, "max_tokens": 64,
+                                "messages": [{"role": "user", "content": f"{prompt} [h:{tag}]"}], **extra}
+        if stream:
+            body["stream"] = True
+        headers = {"anthropic-version": "2023-06-01", **self.model_headers(model)}
+        return self.gateway.request("POST", self.cfg.target.paths.messages, body, stream=stream, headers=headers)
+
+    def responses(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.") -> Exchange:
+        body: dict[str, Any] = {"model": model, "input": f"{prompt} [h:{tag}]"}
+        if stream:
+            body["stream"] = True
+        return self.gateway.request("POST", self.cfg.target.paths.responses, body, stream=stream,
+                                    headers=self.model_headers(model))
+
+    def journal(self, model: str, tag: str, settle_s: float = 0.0) -> list[dict[str, Any]]:
+        if settle_s:
+            time.sleep(settle_s)
+        return self.provider_of(model).journal(tag=tag)
+
+
+class Unsupported(Exception):
+    """The gateway (or its config) does not offer what the claim is about: not a pass, not a fail."""
+
+
+CheckFn = Callable[..., Verdict]
+REGISTRY: dict[str, CheckFn] = {}
+
+
+def check(name: str) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} registered twice")
+        REGISTRY[name] = fn
+        return fn
+    return register
+
+
+def load_all() -> dict[str, CheckFn]:
+    """Imports every check module so their decorators fill the registry."""
+    import importlib
+    import pkgutil
+
+    import harness.checks as pkg
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name != "base":
+            importlib.import_module(f"harness.checks.{mod.name}")
+    return REGISTRY
+
+
+def run(ctx: CheckContext, name: str, params: dict[str, Any]) -> Verdict:
+    t0 = time.monotonic()
+    try:
+        verdict = REGISTRY[name](ctx, **params)
+    except Unsupported as exc:
+        verdict = Verdict(UNSUPPORTED, str(exc))
+    verdict.duration_s = round(time.monotonic() - t0, 3)
+    return verdict

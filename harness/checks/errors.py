@@ -1,0 +1,55 @@
+"""Client errors get a clean 4xx with an error object: never a 5xx, never a hang."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.checks.base import CheckContext, Verdict, check, judge, no_answer
+from harness.oracles import errors as eo
+
+# Broken request bodies, by name. Each must be refused as the client's fault.
+CASES: dict[str, Any] = {
+    "invalid_json": b'{"model": "MODEL", "messages": [',
+    "empty_body": b"",
+    "not_an_object": b'["model", "messages"]',
+    "missing_messages": {"model": "MODEL"},
+    "messages_not_a_list": {"model": "MODEL", "messages": "hello"},
+    "message_without_role": {"model": "MODEL", "messages": [{"content": "hi"}]},
+    "temperature_not_a_number": {"model": "MODEL", "messages": [{"role": "user", "content": "hi"}],
+                                 "temperature": "warm"},
+    "unknown_model": {"model": "no-such-model-harness", "messages": [{"role": "user", "content": "hi"}]},
+}
+
+
+def _raw(case: str, model: str) -> bytes:
+    body = CASES[case]
+    if isinstance(body, bytes):
+        return body.replace(b"MODEL", model.encode())
+    return json.dumps(body).replace('"MODEL"', json.dumps(model)).encode()
+
+
+@check("errors.refused_cleanly")
+def refused_cleanly(ctx: CheckContext, case: str) -> Verdict:
+    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, raw=_raw(case, ctx.model("openai")))
+    bad = no_answer(ex)
+    if bad:
+        return bad
+    violations = eo.client_error_status(ex.status, ex.error)
+    if ex.status and ex.status >= 400:
+        violations += eo.openai_error_object(ex.json())
+    return judge(violations, {"exchange": ex.evidence()}, f"refused with HTTP {ex.status} and an error object")
+
+
+@check("errors.anthropic_refused_cleanly")
+def anthropic_refused_cleanly(ctx: CheckContext) -> Verdict:
+    """A Messages request without max_tokens is the client's fault."""
+    if "anthropic_messages" not in ctx.cfg.target.protocols:
+        return Verdict("UNSUPPORTED", "the gateway does not expose the Anthropic Messages API")
+    body = {"model": ctx.model("anthropic"), "messages": "hello"}
+    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.messages, body,
+                             headers={"anthropic-version": "2023-06-01"})
+    bad = no_answer(ex)
+    if bad:
+        return bad
+    return judge(eo.client_error_status(ex.status, ex.error), {"exchange": ex.evidence()},
+                 f"refused with HTTP {ex.status}")

@@ -1,0 +1,33 @@
+"""OpenAI Responses API through the gateway."""
+from __future__ import annotations
+
+from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge
+from harness.checks.openai_stream import _evidence
+from harness.oracles import responses as ro
+
+
+def _model(ctx: CheckContext) -> str:
+    if "openai_responses" not in ctx.cfg.target.protocols:
+        raise Unsupported("the gateway does not expose the Responses API (target.protocols)")
+    return ctx.model("openai")
+
+
+@check("responses.shape")
+def shape(ctx: CheckContext) -> Verdict:
+    ex = ctx.responses(_model(ctx), ctx.tag())
+    bad = expect_2xx(ex)
+    return bad or judge(ro.response_shape(ex.json()), {"exchange": ex.evidence()}, "Responses object shape")
+
+
+@check("responses.stream")
+def stream(ctx: CheckContext) -> Verdict:
+    model = _model(ctx)
+    ex = ctx.responses(model, ctx.tag(), stream=True)
+    bad = expect_2xx(ex)
+    if bad:
+        return bad
+    plain = ctx.responses(model, ctx.tag())
+    violations = ro.stream_events(ex.events)
+    if not (bad := expect_2xx(plain)) and ro.stream_text(ex.events) != ro.text(plain.json()):
+        violations.append(f"streamed text {ro.stream_text(ex.events)!r} differs from plain {ro.text(plain.json())!r}")
+    return judge(violations, _evidence(ex), "Responses stream events conform")

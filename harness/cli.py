@@ -1,0 +1,125 @@
+"""The `harness` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+from harness import __version__, catalog
+from harness.config import EMBEDDED_DEFAULT, ConfigError, load
+
+DESCRIPTION = """\
+Test harness for LLM API gateways: conformance claims, provider smoke, chaos and load,
+checked black-box against a running gateway whose upstream providers are the harness's mocks.
+
+With no harness.yaml (and no --config), the target is the embedded default: mock OpenAI- and
+Anthropic-style providers behind a LiteLLM proxy that the harness starts and stops itself.
+
+Exit codes: 0 all claims conform; 1 a claim failed (FAIL or ERROR); 2 bad usage or config;
+3 the world could not be started; 130 interrupted."""
+
+
+def _config_path(arg: Optional[str]) -> Optional[Path]:
+    if arg:
+        return Path(arg)
+    local = Path("harness.yaml")
+    return local if local.exists() else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import RunOptions, run
+    from harness.world.processes import install_signal_handlers
+    install_signal_handlers()
+    return run(RunOptions(config=_config_path(args.config), out=Path(args.out), workers=args.workers,
+                          only=tuple(args.only or ()), claims_dir=Path(args.claims_dir), verbose=not args.quiet))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.checks.base import load_all
+    cfg, path = load(_config_path(args.config))
+    claims = catalog.load(Path(args.claims_dir), known_checks=set(load_all()))
+    print(f"{path}: ok (target {cfg.target.name}, {len(cfg.providers)} providers, {len(cfg.models)} models)")
+    print(f"{args.claims_dir}: ok ({len(claims)} claims, {sum(1 for c in claims if c.check)} with a check)")
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from harness.checks.base import load_all
+    claims = catalog.load(Path(args.claims_dir), known_checks=set(load_all()))
+    if args.json:
+        print(json.dumps([c.model_dump() for c in claims], indent=1))
+        return 0
+    for c in claims:
+        print(f"{c.id:<12} {c.wave} {c.risk:<12} {c.check or '(no check: MISSING)':<40} {c.test}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.build import write_reports
+    results = json.loads(Path(args.results).read_text())
+    out = Path(args.out or Path(args.results).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = write_reports(results, out)
+    print(", ".join(f"{k} {v}" for k, v in summary.items() if v) + f" -> {out}/report.md, report.html")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", "-c", metavar="FILE",
+                        help=f"target definition (default: ./harness.yaml, else the embedded {EMBEDDED_DEFAULT.name})")
+        sp.add_argument("--claims-dir", default=str(catalog.DEFAULT_DIR), metavar="DIR",
+                        help="claim catalog directory (default: %(default)s)")
+
+    r = sub.add_parser("run", help="start the world, check every claim, write the reports",
+                       description="Starts the mock providers and the gateway (or uses the running one), "
+                                   "checks the claim catalog, writes results.json, report.md, report.html and "
+                                   "junit.xml, and stops everything it started, Ctrl-C included.")
+    common(r)
+    r.add_argument("--out", "-o", default="harness-out", metavar="DIR", help="output directory (default: %(default)s)")
+    r.add_argument("--workers", "-n", default="auto", help="pytest-xdist workers: a number or 'auto' (default: %(default)s)")
+    r.add_argument("--only", action="append", metavar="ID", help="only claims with this id or id prefix (repeatable)")
+    r.add_argument("--quiet", "-q", action="store_true", help="one character per claim instead of one line")
+    r.set_defaults(fn=cmd_run)
+
+    v = sub.add_parser("validate", help="check harness.yaml and the claim catalog, start nothing")
+    common(v)
+    v.set_defaults(fn=cmd_validate)
+
+    c = sub.add_parser("catalog", help="list the claims")
+    common(c)
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.set_defaults(fn=cmd_catalog)
+
+    rep = sub.add_parser("report", help="render report.md and report.html again from a results.json")
+    rep.add_argument("results", help="results.json written by `harness run`")
+    rep.add_argument("--out", "-o", metavar="DIR", help="output directory (default: next to results.json)")
+    rep.set_defaults(fn=cmd_report)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Talks to a mock provider's control API: set its fault script, read its journal."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import httpx
+
+
+class ProviderControl:
+    def __init__(self, name: str, url: str, timeout_s: float = 5) -> None:
+        self.name, self.url = name, url.rstrip("/")
+        self._client = httpx.Client(timeout=timeout_s, trust_env=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def script(self, **rule: Any) -> int:
+        r = self._client.post(f"{self.url}/__harness/script", json=rule)
+        r.raise_for_status()
+        return r.json()["ids"][0]
+
+    def clear_script(self, tag: Optional[str] = None) -> None:
+        self._client.delete(f"{self.url}/__harness/script", params={"tag": tag} if tag else None).raise_for_status()
+
+    def journal(self, tag: Optional[str] = None, since_seq: int = 0) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"since_seq": since_seq}
+        if tag:
+            params["tag"] = tag
+        r = self._client.get(f"{self.url}/__harness/journal", params=params)
+        r.raise_for_status()
+        return r.json()["entries"]
+
+    def clear_journal(self) -> None:
+        self._client.delete(f"{self.url}/__harness/journal").raise_for_status()

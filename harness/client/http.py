@@ -1,0 +1,116 @@
+"""The harness's HTTP client for the gateway: explicit deadlines, no retries, errors as data.
+
+SDK clients retry 429 and 5xx on their own and would hide what the gateway did; this client
+sends each request exactly once, and every exchange is bounded by a total deadline (not only per
+read), so a gateway that trickles bytes forever still ends in a FAIL with a reason.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import httpx
+
+from harness.client.sse import SSEEvent, SSEParser
+
+MAX_BODY = 8 * 1024 * 1024
+
+
+@dataclass
+class Exchange:
+    """One request and what came back. `error` is set when no complete answer arrived."""
+    method: str
+    path: str
+    request_body: Any
+    status: Optional[int] = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error: Optional[str] = None
+    elapsed_s: float = 0.0
+    t_headers_s: Optional[float] = None
+    events: list[SSEEvent] = field(default_factory=list)   # streamed exchanges only
+    t_first_event_s: Optional[float] = None
+    leftover: bytes = b""    # bytes after the last complete SSE event (a cut stream)
+
+    def json(self) -> Any:
+        """The parsed body, or None when it is not JSON (the oracle then reports that)."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    def evidence(self, limit: int = 2000) -> dict[str, Any]:
+        return {
+            "request": {"method": self.method, "path": self.path, "body": self.request_body},
+            "status": self.status, "error": self.error, "elapsed_s": round(self.elapsed_s, 3),
+            "content_type": self.content_type,
+            "body": self.body[:limit].decode("utf-8", "replace") if self.body else "",
+        }
+
+
+class GatewayClient:
+    def __init__(self, base_url: str, auth_header: Optional[str], auth_value: Optional[str], *,
+                 connect_s: float = 5, read_s: float = 20, request_s: float = 30, stream_s: float = 60) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = {auth_header: auth_value} if auth_header and auth_value else {}
+        self.request_s, self.stream_s = request_s, stream_s
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s),
+            transport=httpx.HTTPTransport(retries=0),   # never retry: attempts are counted upstream
+            follow_redirects=False, trust_env=False,    # no proxies from the environment
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(self, method: str, path: str, body: Any = None, *, headers: Optional[dict[str, str]] = None,
+                auth: bool = True, raw: Optional[bytes] = None, stream: bool = False,
+                deadline_s: Optional[float] = None) -> Exchange:
+        """Sends once; reads the whole answer (parsing SSE when `stream`) within the deadline."""
+        deadline_s = deadline_s or (self.stream_s if stream else self.request_s)
+        hdrs = {"Accept": "text/event-stream" if stream else "application/json", **(headers or {})}
+        if auth:
+            hdrs.update(self.auth)
+        content = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if content is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        ex = Exchange(method, path, body if raw is None else raw.decode("utf-8", "replace"))
+        t0 = time.monotonic()
+        parser = SSEParser() if stream else None
+        try:
+            with self._client.stream(method, self.base_url + path, content=content, headers=hdrs) as resp:
+                ex.status, ex.t_headers_s = resp.status_code, time.monotonic() - t0
+                ex.headers = {k.lower(): v for k, v in resp.headers.items()}
+                is_sse = "text/event-stream" in ex.headers.get("content-type", "")
+                body = bytearray()
+                for chunk in resp.iter_bytes():
+                    now = time.monotonic()
+                    body += chunk
+                    if parser is not None and is_sse:
+                        for ev in parser.feed(chunk, now - t0):
+                            if ex.t_first_event_s is None:
+                                ex.t_first_event_s = now - t0
+                            ex.events.append(ev)
+                    if now - t0 > deadline_s:
+                        ex.error = f"deadline of {deadline_s:.0f}s passed while the answer was still arriving"
+                        break
+                    if len(body) > MAX_BODY:
+                        ex.error = f"answer larger than {MAX_BODY} bytes; stopped reading"
+                        break
+                ex.body = bytes(body)
+                if parser is not None:
+                    ex.leftover = parser.pending()
+        except httpx.TimeoutException as exc:
+            ex.error = f"timed out ({type(exc).__name__}) after {time.monotonic() - t0:.1f}s"
+        except httpx.RemoteProtocolError as exc:
+            ex.error = f"connection broken: {exc}"
+        except httpx.HTTPError as exc:
+            ex.error = f"{type(exc).__name__}: {exc}"
+        ex.elapsed_s = time.monotonic() - t0
+        return ex

@@ -1,0 +1,5 @@
+import sys
+
+from harness.mocks.server import main
+
+sys.exit(main())

@@ -1,0 +1,167 @@
+"""One request at a mock provider: parse, journal, apply the script, write the answer with its faults.
+
+Protocol modules (openai_api, anthropic_api) only decide *what* to answer; this module decides
+*how*: delays, error statuses, cut connections, and the bookkeeping of what was actually sent.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from typing import Any, Callable
+
+from aiohttp import web
+
+from harness.mocks.content import find_tag
+from harness.mocks.journal import Entry, Journal
+from harness.mocks.script import Rule, Script
+
+# A frame is the encoded bytes of one SSE event and whether it carries generated content
+# (only content frames are subject to first-token and inter-token delays).
+Frame = tuple[bytes, bool]
+
+_DISCONNECTS = (ConnectionResetError, ConnectionError, BrokenPipeError)
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+class BadRequest(Exception):
+    """The request is not valid for the provider's protocol: answered 400 in its error shape."""
+
+
+class Exchange:
+    def __init__(self, request: web.Request, body: dict[str, Any], entry: Entry, rule: Rule | None,
+                 rng: random.Random, error_shape: Callable[[int, str], Any]) -> None:
+        self.request = request
+        self.body = body
+        self.entry = entry
+        self.rule = rule
+        self._rng = rng
+        self._error_shape = error_shape
+
+    # -- script accessors -------------------------------------------------------------------
+    def tokens(self, default: int) -> int:
+        return self.rule.tokens if self.rule and self.rule.tokens else default
+
+    @property
+    def omit_usage(self) -> bool:
+        return bool(self.rule and self.rule.omit_usage)
+
+    @property
+    def fixed_content(self) -> str | None:
+        return self.rule.content if self.rule else None
+
+    # -- answer -----------------------------------------------------------------------------
+    async def before_headers(self) -> web.StreamResponse | None:
+        """Applies header delays and scripted errors; returns the response if the script ends it."""
+        rule = self.rule
+        if rule is None:
+            return None
+        delay = rule.headers_delay_ms
+        if rule.latency_ms:
+            mean, jitter = (list(rule.latency_ms) + [0])[:2]
+            delay += max(0.0, self._rng.uniform(mean - jitter, mean + jitter))
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        if rule.cut_after_chunks == 0:
+            self._cut()
+            return web.Response(status=500)  # never reaches the peer: the transport is closed
+        if rule.status is not None and rule.status >= 300:
+            body = rule.body if rule.body is not None else self._error_shape(rule.status, "scripted failure")
+            self.entry.status = rule.status
+            self.entry.t_headers = self.entry.t_done = time.time()
+            self.entry.completed = True
+            headers = dict(rule.headers)
+            if isinstance(body, (dict, list)):
+                return web.json_response(body, status=rule.status, headers=headers)
+            return web.Response(text=str(body), status=rule.status, headers=headers)
+        return None
+
+    async def send_json(self, payload: dict[str, Any], n_tokens: int) -> web.StreamResponse:
+        rule = self.rule
+        if rule and (rule.first_token_delay_ms or rule.token_delay_ms):
+            # A plain answer is generated before it is sent: the whole generation time comes first.
+            await asyncio.sleep((rule.first_token_delay_ms + rule.token_delay_ms * max(0, n_tokens - 1)) / 1000)
+        data = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", **(rule.headers if rule else {})}
+        if rule and rule.cut_after_chunks:
+            # Cut mid-body: the status and length promise a full body that never arrives.
+            resp = web.StreamResponse(status=200, headers=headers)
+            resp.content_length = len(data)
+            await resp.prepare(self.request)
+            self.entry.status, self.entry.t_headers = 200, time.time()
+            await resp.write(data[: len(data) // 2])
+            self._cut()
+            return resp
+        self.entry.status = 200
+        self.entry.t_headers = self.entry.t_done = time.time()
+        self.entry.completed = True
+        self.entry.chunks_sent = 1
+        return web.Response(body=data, status=200, headers=headers)
+
+    async def send_stream(self, frames: list[Frame]) -> web.StreamResponse:
+        rule = self.rule
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                   **(rule.headers if rule else {})}
+        resp = web.StreamResponse(status=200, headers=headers)
+        await resp.prepare(self.request)
+        self.entry.status, self.entry.t_headers = 200, time.time()
+        first_content = True
+        try:
+            for i, (data, is_content) in enumerate(frames):
+                if rule and rule.cut_after_chunks is not None and i >= rule.cut_after_chunks:
+                    self._cut()
+                    return resp
+                if is_content and rule:
+                    delay = rule.first_token_delay_ms if first_content else rule.token_delay_ms
+                    if delay:
+                        await asyncio.sleep(delay / 1000)
+                if is_content:
+                    first_content = False
+                await resp.write(data)
+                self.entry.chunks_sent += 1
+            await resp.write_eof()
+            self.entry.completed = True
+        except _DISCONNECTS:
+            self.entry.disconnected = True
+        except asyncio.CancelledError:
+            self.entry.disconnected = True
+            raise
+        finally:
+            self.entry.t_done = time.time()
+        return resp
+
+    def _cut(self) -> None:
+        self.entry.cut = True
+        self.entry.t_done = time.time()
+        transport = self.request.transport
+        if transport is not None:
+            transport.close()
+
+
+async def begin(request: web.Request, journal: Journal, script: Script, rng: random.Random,
+                error_shape: Callable[[int, str], Any]) -> Exchange:
+    raw = await request.read()
+    text = raw.decode("utf-8", "replace")
+    try:
+        body = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        body = None
+    model = body.get("model") if isinstance(body, dict) else None
+    stream = bool(body.get("stream")) if isinstance(body, dict) else False
+    tag = find_tag(text)
+    entry = journal.record(request.method, request.path, request.headers.items(),
+                           body if body is not None else text, tag, model if isinstance(model, str) else None, stream)
+    rule = script.take(tag, request.path, model if isinstance(model, str) else None)
+    if rule is not None:
+        entry.rule = rule.id
+    ex = Exchange(request, body if isinstance(body, dict) else {}, entry, rule, rng, error_shape)
+    if not isinstance(body, dict):
+        # Scripted faults still apply first: a script may want to see even malformed traffic fail.
+        ex.malformed = True  # type: ignore[attr-defined]
+    return ex

@@ -1,0 +1,61 @@
+"""What the gateway sent a mock provider: one entry per request, secrets masked at the door."""
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from harness.secrets import mask_headers
+
+
+@dataclass
+class Entry:
+    seq: int
+    provider: str
+    method: str
+    path: str
+    tag: str | None
+    model: str | None
+    stream: bool
+    headers: dict[str, str]
+    body: Any
+    t_received: float = field(default_factory=time.time)   # wall clock: comparable across processes
+    status: int | None = None
+    t_headers: float | None = None
+    t_done: float | None = None
+    chunks_sent: int = 0
+    completed: bool = False       # the full answer was written
+    disconnected: bool = False    # the gateway went away before the answer was complete
+    cut: bool = False             # the script cut the connection on purpose
+    rule: int | None = None       # id of the script rule that applied
+    answer_text: str | None = None    # what the provider answered (content or tool-call arguments)
+    answer_usage: Any = None          # the usage it reported, None when omitted
+
+
+class Journal:
+    def __init__(self, provider: str, maxlen: int = 50_000) -> None:
+        self.provider = provider
+        self._entries: deque[Entry] = deque(maxlen=maxlen)
+        self._seq = itertools.count(1)
+
+    def record(
+        self, method: str, path: str, headers: Iterable[tuple[str, str]], body: Any,
+        tag: str | None, model: str | None, stream: bool,
+    ) -> Entry:
+        entry = Entry(
+            seq=next(self._seq), provider=self.provider, method=method, path=path, tag=tag,
+            model=model, stream=stream, headers=mask_headers(headers), body=body,
+        )
+        self._entries.append(entry)
+        return entry
+
+    def query(self, tag: str | None = None, since_seq: int = 0) -> list[dict[str, Any]]:
+        return [
+            asdict(e) for e in list(self._entries)
+            if e.seq > since_seq and (tag is None or e.tag == tag)
+        ]
+
+    def clear(self) -> None:
+        self._entries.clear()

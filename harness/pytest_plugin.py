@@ -1,0 +1,185 @@
+"""Collects the claim catalog as pytest items, so `pytest -n auto` and `--junitxml` just work.
+
+Loaded with `-p harness.pytest_plugin`. The controller process owns the world (mock providers
+and gateway): it uses the one named by $HARNESS_WORLD (how `harness run` calls it) or starts one
+itself; xdist workers only read the world file. Verdicts travel back to the controller in each
+report's user_properties and are written to --harness-results.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from harness import catalog
+from harness.checks import base
+from harness.client.control import ProviderControl
+from harness.client.http import GatewayClient
+from harness.config import HarnessConfig, load
+from harness.secrets import Redactor
+from harness.world.world import WORLD_ENV, WorldInfo
+
+RECORD = "harness_record"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("harness", "llm-gateway-harness")
+    g.addoption("--harness-config", default=None, help="harness.yaml (default: the embedded LiteLLM target)")
+    g.addoption("--harness-results", default=None, help="write the verdicts to this results JSON")
+    g.addoption("--harness-only", action="append", default=[], metavar="ID",
+                help="run only claims whose id starts with ID (repeatable)")
+
+
+_STATE: Optional["_State"] = None
+
+
+class _State:
+    def __init__(self) -> None:
+        self.ctx: Optional[base.CheckContext] = None
+        self.cfg: Optional[HarnessConfig] = None
+        self.redactor = Redactor()
+        self.records: list[dict[str, Any]] = []
+        self.world = None
+        self.controller = True
+        self.started = time.time()
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _STATE
+    state = _STATE = _State()   # the hook that receives reports gets no config: keep it here
+    state.controller = _is_controller(config)
+    config.stash[_KEY] = state
+    base.load_all()
+    if _is_controller(config) and WORLD_ENV not in os.environ and config.getoption("--harness-results", None) is not None:
+        # Plain `pytest -p harness.pytest_plugin matrices/claims --harness-results r.json`: bring up a world.
+        from harness.config import resolve_key
+        from harness.world.world import World
+        path = config.getoption("--harness-config")
+        cfg, cfg_path = load(Path(path) if path else None)
+        key = resolve_key(cfg.target.auth, str(cfg_path))
+        state.redactor.add(key)
+        state.world = World(cfg, cfg_path, key, state.redactor)
+        state.world.__enter__()
+        os.environ[WORLD_ENV] = str(state.world.info_path)
+        config.add_cleanup(state.world.stop)
+
+
+_KEY = pytest.StashKey[_State]()
+
+
+def _context(config: pytest.Config) -> base.CheckContext:
+    state = config.stash[_KEY]
+    if state.ctx is None:
+        world_file = os.environ.get(WORLD_ENV)
+        if not world_file:
+            raise pytest.UsageError(f"no world to test: run `harness run`, or pass --harness-results so the "
+                                    f"plugin starts one, or set {WORLD_ENV}")
+        info = WorldInfo.load(Path(world_file))
+        cfg, _ = load(Path(info.config_path))
+        state.cfg = cfg
+        state.redactor.add(info.gateway_key)
+        auth = cfg.target.auth
+        value = None
+        if info.gateway_key:
+            value = f"{auth.scheme} {info.gateway_key}" if auth.scheme else info.gateway_key
+        d = cfg.deadlines
+        gateway = GatewayClient(info.gateway_url, auth.header, value, connect_s=d.connect_s, read_s=d.read_s,
+                                request_s=d.request_s, stream_s=d.stream_s)
+        providers = {name: ProviderControl(name, p["url"]) for name, p in info.providers.items()}
+        state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key)
+        config.add_cleanup(gateway.close)
+        for p in providers.values():
+            config.add_cleanup(p.close)
+    return state.ctx
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
+    if file_path.suffix == ".yaml" and file_path.parent.name == "claims":
+        return ClaimFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ClaimFile(pytest.File):
+    def collect(self):
+        only = self.config.getoption("--harness-only") or []
+        for claim in catalog.load_file(self.path):
+            if only and not any(claim.id == o or claim.id.startswith(o.rstrip(".") + ".") for o in only):
+                continue
+            yield ClaimItem.from_parent(self, name=f"{claim.test}[{claim.id}]", claim=claim)
+
+
+class ClaimFailure(Exception):
+    pass
+
+
+class ClaimItem(pytest.Item):
+    def __init__(self, *, claim: catalog.Claim, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.claim = claim
+
+    def runtest(self) -> None:
+        claim = self.claim
+        if claim.check is None:
+            verdict = base.Verdict(base.MISSING, "no automated check for this claim yet")
+        else:
+            ctx = _context(self.config)
+            ctx.claim_id = claim.id
+            try:
+                verdict = base.run(ctx, claim.check, dict(claim.params))
+            except Exception as exc:  # a bug in the check itself: ERROR, never the gateway's FAIL
+                verdict = base.Verdict(base.ERROR, f"the check crashed: {type(exc).__name__}: {exc}")
+        red = self.config.stash[_KEY].redactor
+        record = {**claim.model_dump(), **red.data(verdict.to_json())}
+        self.user_properties.append(("verdict", verdict.status))
+        self.user_properties.append((RECORD, json.dumps(record)))
+        if verdict.status in (base.FAIL, base.ERROR):
+            raise ClaimFailure(record)
+        if verdict.status in (base.UNSUPPORTED, base.MISSING):
+            pytest.skip(f"{verdict.status}: {record['reason']}")
+
+    def repr_failure(self, excinfo, style=None):  # type: ignore[override]
+        if isinstance(excinfo.value, ClaimFailure):
+            r = excinfo.value.args[0]
+            evidence = json.dumps(r.get("evidence"), indent=1)[:3000]
+            return f"{r['id']} {r['status']}: {r['reason']}\nclaim: {r['claim']}\nevidence: {evidence}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.claim.id} {self.claim.test}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """On the controller: keep the full record for results.json, and out of the JUnit file."""
+    if _STATE is None or not _STATE.controller:
+        return  # an xdist worker: the report still has to travel to the controller intact
+    props = getattr(report, "user_properties", [])
+    records = [v for k, v in props if k == RECORD]
+    if not records:
+        return
+    report.user_properties = [(k, v) for k, v in props if k != RECORD]
+    if report.when == "call":
+        _STATE.records.append(json.loads(records[-1]))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    out = config.getoption("--harness-results", None)
+    if not out or not _is_controller(config):
+        return
+    state = config.stash[_KEY]
+    results = {
+        "harness_version": __import__("harness").__version__,
+        "started_at": state.started, "finished_at": time.time(),
+        "claims": sorted(state.records, key=lambda r: catalog.id_key(r["id"])),
+    }
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(state.redactor.data(results), indent=1))

@@ -1,0 +1,80 @@
+"""The gateway under test: either a URL the user runs, or a command the harness starts and stops."""
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import httpx
+import jinja2
+
+from harness.config import HarnessConfig
+from harness.secrets import Redactor
+from harness.world.mocks import StartError
+from harness.world.processes import Child, free_port
+
+_env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def render_config(template_path: Path, context: dict[str, Any]) -> str:
+    try:
+        return _env.from_string(template_path.read_text()).render(**context)
+    except OSError as exc:
+        raise StartError(f"{template_path}: cannot read the config template: {exc.strerror}") from None
+    except jinja2.TemplateError as exc:
+        raise StartError(f"{template_path}: template error: {exc}") from None
+
+
+def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: dict[str, Any],
+                  redactor: Redactor) -> tuple[Optional[Child], str]:
+    """Returns the child (None for an external gateway) and the gateway's base URL."""
+    target = cfg.target
+    if target.url:
+        return None, target.url
+    start = target.start
+    assert start is not None
+    last_error = ""
+    for _attempt in range(2):  # a free port can be taken between our probe and the child's bind
+        port = free_port()
+        ctx = {**context, "port": port, "bin_dir": str(Path(sys.executable).parent),
+               "python": sys.executable, "workdir": str(workdir)}
+        if start.config_template:
+            config_path = workdir / start.config_filename
+            config_path.write_text(render_config(cfg_path.parent / start.config_template, ctx))
+            config_path.chmod(0o600)  # it may hold the run's gateway key
+            ctx["config_path"] = str(config_path)
+        argv = [_env.from_string(part).render(**ctx) for part in start.command]
+        env = {k: _env.from_string(v).render(**ctx) for k, v in start.env.items()}
+        child = Child("gateway", argv, env=env, log_path=workdir / "gateway.log", cwd=workdir)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(url + start.ready_path, start.ready_timeout_s, child)
+            return child, url
+        except StartError as exc:
+            child.stop(grace_s=start.stop_timeout_s)
+            last_error = redactor.text(str(exc))
+            if "address already in use" not in last_error.lower():
+                break
+    raise StartError(f"gateway {target.name!r} did not start: {last_error}\n  command: "
+                     + redactor.text(shlex.join(argv)))
+
+
+def wait_ready(url: str, timeout_s: float, child: Child) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    with httpx.Client(timeout=httpx.Timeout(2.0), trust_env=False) as client:
+        while time.monotonic() < deadline:
+            if not child.alive():
+                raise StartError(f"exited with code {child.proc.returncode} before it was ready; "
+                                 f"last log lines:\n{child.log_tail(15)}")
+            try:
+                r = client.get(url)
+                if r.status_code < 500:
+                    return
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            time.sleep(0.25)
+    raise StartError(f"not ready at {url} after {timeout_s:.0f}s ({last}); last log lines:\n{child.log_tail(15)}")

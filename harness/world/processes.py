@@ -1,0 +1,129 @@
+"""Child processes the harness owns: started in their own process group, always stopped.
+
+Three layers make sure nothing outlives a run: `stop()` in the normal and Ctrl-C paths, an atexit
+hook for everything still registered, and PR_SET_PDEATHSIG so the kernel kills a child whose
+parent was killed outright (SIGKILL leaves no chance for the other two).
+"""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Optional
+
+_live: set["Child"] = set()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free right now. The gap until the child binds it is short; callers retry on clash."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+                 log_path: Optional[Path] = None, cwd: Optional[Path] = None, pipe_stdout: bool = False) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self._log: Optional[IO[bytes]] = open(log_path, "wb") if log_path else None
+        self.proc = subprocess.Popen(
+            argv, env={**os.environ, **(env or {})}, cwd=cwd,
+            stdin=subprocess.PIPE,  # closed when we exit: children that watch stdin leave too
+            stdout=subprocess.PIPE if pipe_stdout else (self._log or subprocess.DEVNULL),
+            stderr=self._log or subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C at the terminal reaches us, and we stop them in order
+            preexec_fn=_die_with_parent,
+        )
+        _live.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, grace_s: float = 10.0) -> Optional[int]:
+        """SIGTERM to the whole group, SIGKILL after `grace_s`. Safe to call twice."""
+        try:
+            if self.alive():
+                _signal_group(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=grace_s)
+                except subprocess.TimeoutExpired:
+                    _signal_group(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=5)
+            # Grandchildren (uvicorn workers...) may remain in the group after the leader left.
+            _signal_group(self.proc.pid, signal.SIGKILL)
+        finally:
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+            if self._log:
+                self._log.close()
+                self._log = None
+            _live.discard(self)
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_all() -> None:
+    for child in list(_live):
+        child.stop(grace_s=3)
+
+
+atexit.register(stop_all)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` and context manager runs."""
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise)
+
+
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()

@@ -1,0 +1,95 @@
+"""The world around the gateway for one run: mock providers, the gateway, and how to reach them.
+
+`World` starts everything once per run (never once per pytest worker) and writes a `WorldInfo`
+file that workers read. Leaving the `with` block, normally, on an exception or on Ctrl-C, stops
+every process it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from harness.config import HarnessConfig
+from harness.secrets import Redactor
+from harness.world.gateway import start_gateway
+from harness.world.mocks import start_mocks
+from harness.world.processes import Child
+
+WORLD_ENV = "HARNESS_WORLD"
+
+
+@dataclass
+class WorldInfo:
+    config_path: str
+    gateway_url: str
+    gateway_key: Optional[str]      # secret: lives only in a 0600 file in a 0700 directory
+    providers: dict[str, dict[str, Any]]   # name -> {kind, url}
+    started_at: float
+    gateway_started_by_harness: bool
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+        path.chmod(0o600)
+
+    @classmethod
+    def load(cls, path: Path) -> "WorldInfo":
+        return cls(**json.loads(path.read_text()))
+
+
+class World:
+    def __init__(self, cfg: HarnessConfig, cfg_path: Path, key: Optional[str], redactor: Redactor,
+                 log_dir: Optional[Path] = None, seed: int = 0) -> None:
+        self.cfg, self.cfg_path, self.key, self.redactor = cfg, cfg_path, key, redactor
+        self.seed = seed
+        self.workdir = Path(tempfile.mkdtemp(prefix="harness-world-"))
+        os.chmod(self.workdir, 0o700)
+        self.log_dir = log_dir
+        self._children: list[Child] = []
+        self.info: Optional[WorldInfo] = None
+        self.info_path = self.workdir / "world.json"
+
+    def __enter__(self) -> "World":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> WorldInfo:
+        mocks, ports = start_mocks(self.cfg.providers, self.workdir, seed=self.seed)
+        self._children.append(mocks)
+        providers = {p.name: {"kind": p.kind, "name": p.name, "url": f"http://127.0.0.1:{ports[p.name]}"}
+                     for p in self.cfg.providers}
+        context = {
+            "providers": providers,
+            "models": self.cfg.models,
+            "promises": self.cfg.promises,
+            "gateway_key": self.key or "",
+        }
+        gateway, url = start_gateway(self.cfg, self.cfg_path, self.workdir, context, self.redactor)
+        if gateway:
+            self._children.append(gateway)
+        self.info = WorldInfo(str(self.cfg_path), url, self.key, providers, time.time(), gateway is not None)
+        self.info.save(self.info_path)
+        return self.info
+
+    def stop(self) -> None:
+        grace = self.cfg.target.start.stop_timeout_s if self.cfg.target.start else 5
+        for child in reversed(self._children):
+            child.stop(grace_s=grace)
+        self._children.clear()
+        if self.log_dir:  # keep the logs, with every secret we know of removed
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            for log in self.workdir.glob("*.log"):
+                (self.log_dir / log.name).write_text(self.redactor.text(log.read_text(errors="replace")))
+        shutil.rmtree(self.workdir, ignore_errors=True)
