@@ -24,14 +24,32 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+# Numeric parameters and their allowed ranges, as OpenAI validates them (it answers 400 otherwise).
+NUMBERS = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+INTEGERS = {"max_tokens": 1, "max_completion_tokens": 1, "n": 1, "seed": None}
+
+
 def _validate_chat(body: dict[str, Any]) -> str | None:
+    """As strict as OpenAI, so a gateway's laxness is not hidden behind a lax provider."""
     if not isinstance(body.get("model"), str):
         return "model is required"
     msgs = body.get("messages")
-    if not isinstance(msgs, list) or not msgs or not all(isinstance(m, dict) and "role" in m for m in msgs):
-        return "messages must be a non-empty list of messages with a role"
+    if not isinstance(msgs, list) or not msgs:
+        return "messages must be a non-empty list"
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            return f"messages[{i}].role must be one of {sorted(ROLES)}"
+    for name, (lo, hi) in NUMBERS.items():
+        v = body.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi):
+            return f"{name} must be a number between {lo} and {hi}"
+    for name, lo in INTEGERS.items():
+        v = body.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo)):
+            return f"{name} must be an integer" + (f" >= {lo}" if lo is not None else "")
     if body.get("stream_options") is not None and not body.get("stream"):
-        return "stream_options is only allowed when stream is true"
+        return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
     return None
 
 

@@ -31,6 +31,8 @@ def text(obj: Any) -> str:
 def stream_events(events: list[SSEEvent]) -> Violations:
     datas = []
     out: Violations = []
+    if events and events[-1].data.strip() == "[DONE]":
+        events = events[:-1]   # not sent by OpenAI, but its SDK tolerates a final [DONE]
     for i, ev in enumerate(events):
         try:
             d = json.loads(ev.data)

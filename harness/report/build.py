@@ -24,7 +24,7 @@ RISK_TITLES = {"revenue": "Revenue risk", "reliability": "Reliability risk",
 WAVE_TITLES = {"P0": "Wave 1: P0", "P1": "Wave 2: P1", "P2": "Wave 3: P2", "P3": "Wave 4: P3"}
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
-                          autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+                          autoescape=jinja2.select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True)
 _env.filters["md"] = lambda s: str(s if s is not None else "").replace("|", "\\|").replace("\n", " ")
 _env.filters["pct"] = lambda x: f"{x:.1f}%"
 _env.filters["pretty"] = lambda obj: json.dumps(obj, indent=1, ensure_ascii=False)

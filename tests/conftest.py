@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.client.control import ProviderControl
+from harness.config import ProviderCfg
+from harness.world.mocks import start_mocks
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="session")
+def mocks(tmp_path_factory):
+    """One OpenAI-style and one Anthropic-style mock provider, in their own process."""
+    log_dir = tmp_path_factory.mktemp("mocks")
+    child, ports = start_mocks([ProviderCfg(name="oa", kind="openai"), ProviderCfg(name="an", kind="anthropic")],
+                               log_dir, seed=7)
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    yield {"urls": urls, "child": child, "oa": ProviderControl("oa", urls["oa"]),
+           "an": ProviderControl("an", urls["an"])}
+    child.stop(grace_s=3)

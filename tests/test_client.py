@@ -1,0 +1,55 @@
+"""The harness's client: a hang, a cut, garbage all become an error with a reason, within the deadline.
+
+The mock provider serves as a scriptable HTTP peer here; this tests our client, not a gateway.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+
+from harness.client.http import GatewayClient
+
+
+def body(t):
+    return {"model": "m", "messages": [{"role": "user", "content": f"x [h:{t}]"}]}
+
+
+def test_hang_before_headers_hits_the_read_deadline(mocks):
+    t = "c" + secrets.token_hex(4)
+    mocks["oa"].script(tag=t, headers_delay_ms=10_000, times=1)
+    client = GatewayClient(mocks["urls"]["oa"], None, None, read_s=0.5, request_s=5)
+    t0 = time.monotonic()
+    ex = client.request("POST", "/v1/chat/completions", body(t))
+    assert time.monotonic() - t0 < 2 and ex.error and "timed out" in ex.error
+
+
+def test_trickling_stream_hits_the_total_deadline(mocks):
+    t = "c" + secrets.token_hex(4)
+    mocks["oa"].script(tag=t, token_delay_ms=200, tokens=100, times=1)
+    client = GatewayClient(mocks["urls"]["oa"], None, None, read_s=5, stream_s=1)
+    t0 = time.monotonic()
+    ex = client.request("POST", "/v1/chat/completions", {**body(t), "stream": True}, stream=True)
+    assert time.monotonic() - t0 < 2.5 and ex.error and "deadline" in ex.error and ex.events
+
+
+def test_cut_stream_is_an_error_with_the_events_so_far(mocks):
+    t = "c" + secrets.token_hex(4)
+    mocks["oa"].script(tag=t, cut_after_chunks=4, times=1)
+    client = GatewayClient(mocks["urls"]["oa"], None, None)
+    ex = client.request("POST", "/v1/chat/completions", {**body(t), "stream": True}, stream=True)
+    assert ex.error and "connection broken" in ex.error and len(ex.events) == 4
+
+
+def test_connection_refused_is_an_error(mocks):
+    from harness.world.processes import free_port
+    client = GatewayClient(f"http://127.0.0.1:{free_port()}", None, None, connect_s=1)
+    ex = client.request("GET", "/v1/models")
+    assert ex.error and ex.status is None
+
+
+def test_never_retries(mocks):
+    t = "c" + secrets.token_hex(4)
+    mocks["oa"].script(tag=t, status=503, times=5)
+    client = GatewayClient(mocks["urls"]["oa"], "Authorization", "Bearer sk-test-abcdefgh")
+    ex = client.request("POST", "/v1/chat/completions", body(t))
+    assert ex.status == 503 and len(mocks["oa"].journal(tag=t)) == 1
