@@ -83,6 +83,10 @@ class World:
         self.info.save(self.info_path)
         return self.info
 
+    @property
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.pid for c in self._children}
+
     def stop(self) -> None:
         grace = self.cfg.target.start.stop_timeout_s if self.cfg.target.start else 5
         for child in reversed(self._children):
