@@ -22,6 +22,7 @@ class Claim(BaseModel):
     wave: Literal["P0", "P1", "P2", "P3"]
     check: Optional[str] = None                    # None: no automated check yet (MISSING)
     params: dict[str, Any] = {}
+    group: Optional[str] = None   # claims sharing gateway state (one rate-limit window...) run one after another
     # Filled from the file:
     section: str = ""
     lane: str = ""

@@ -86,6 +86,7 @@ class ProviderCfg(_Strict):
     kind: Literal["openai", "anthropic"]
     port: int = Field(0, ge=0, le=65535)   # 0: a free port; fix it when an external gateway points here
     models: list[str] = []
+    refuses_connections: bool = False     # no server at all: its URL points at a port nobody listens on
 
 
 class ModelCfg(_Strict):
@@ -93,6 +94,7 @@ class ModelCfg(_Strict):
     provider: str
     upstream_model: Optional[str] = None   # what the provider sees; default: the name
     headers: dict[str, str] = {}           # extra headers the client must send for this model
+    gateway: dict[str, Any] = {}           # free-form settings for the gateway's config template only
 
     @property
     def upstream(self) -> str:
@@ -100,28 +102,86 @@ class ModelCfg(_Strict):
 
 
 class Breaker(_Strict):
-    allowed_fails: int = Field(ge=1)
-    cooldown_s: float = Field(gt=0)
+    opens_after: int = Field(ge=1)     # failures after which a provider gets no traffic
+    cooldown_s: float = Field(gt=0)    # how long it gets none
+    half_open: bool = True             # after the cooldown one trial decides: success closes, failure reopens
+    counts: Literal["consecutive", "window"] = "consecutive"   # does a success reset the count?
 
 
 class RateLimit(_Strict):
-    model: Optional[str] = None
-    rpm: int = Field(ge=1)
+    rpm: int = Field(ge=1)             # requests allowed per window, per key and model
     window_s: float = Field(60, gt=0)
-    headers: list[str] = []
+    status: int = 429
+    headers: list[str] = []            # headers a refused request carries (retry-after, x-ratelimit-...)
+    per: list[Literal["key", "model"]] = ["key", "model"]
+
+
+class Cache(_Strict):
+    ttl_s: float = Field(gt=0)
+    varies_on: list[str] = ["model", "messages", "temperature"]
+
+
+class Failover(_Strict):
+    """When the gateway moves to the next model of a fallback chain. A preset from
+    matrices/policies.yaml fills what is not given."""
+    preset: Optional[str] = None
+    on_status: Optional[list[int]] = None
+    on_connect_error: Optional[bool] = None
+    on_disconnect: Optional[bool] = None
+    reports_model: Literal["answering", "requested", "any"] = "any"   # `model` in the response after failover
+    metadata_header: Optional[str] = None   # response header whose value names the answering provider's URL
+
+
+class Retries(_Strict):
+    count: int = Field(0, ge=0)            # extra attempts on the same provider before failing over
+    on_status: list[int] = [408, 429, 500, 502, 503, 504]
+    backoff_min_s: Optional[float] = Field(None, ge=0)
+    honors_retry_after: bool = False
+    max_retry_after_s: float = Field(5, gt=0)
+
+
+class Auth(_Strict):
+    refuses_missing_key: bool = True
+    refuses_wrong_key: bool = True
+    statuses: list[int] = [401, 403]
+    revoked_key_env: Optional[str] = None  # a key the gateway has revoked, to show it is refused
+    expired_key_env: Optional[str] = None
 
 
 class Promises(_Strict):
     """What the gateway says it does. Checks read their numbers from here, never from code."""
     fallbacks: dict[str, list[str]] = {}
-    retries: Optional[int] = Field(None, ge=0)
-    request_timeout_s: Optional[float] = Field(None, gt=0)
+    failover: Failover = Failover(preset="5xx-and-timeouts")
+    retries: Retries = Retries()
+    request_timeout_s: Optional[float] = Field(None, gt=0)   # a silent provider costs at most this per attempt
+    total_deadline_s: Optional[float] = Field(None, gt=0)    # ...and a whole request at most this
+    stream_timeout_s: Optional[float] = Field(None, gt=0)    # a stalled stream is ended within this
     breaker: Optional[Breaker] = None
-    rate_limits: list[RateLimit] = []
-    cache_ttl_s: Optional[float] = Field(None, gt=0)
-    idempotency: bool = False
+    rate_limit: Optional[RateLimit] = None
+    cache: Optional[Cache] = None
+    idempotency_header: Optional[str] = None
+    auth: Auth = Auth()
+    usage_estimated_when_missing: bool = False
     health_requires_auth: bool = False
     health_status_field: Optional[str] = "status"
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retries_shorthand(cls, v: Any) -> Any:
+        return {"count": v} if isinstance(v, int) else v
+
+
+class Roles(_Strict):
+    """Which models the resilience checks use. Stateful claims (breakers, caches, rate limits)
+    get models of their own so that parallel checks never share their state."""
+    failover: Optional[str] = None          # a model with a fallback chain of at least two
+    failover_refused: Optional[str] = None  # a model whose provider refuses connections, with a fallback
+    retry: Optional[str] = None             # a model whose failures are retried, not failed over
+    timeout: Optional[str] = None           # a model with a fallback, for slow-provider checks
+    breaker: list[str] = []                 # one model per breaker claim, each with a fallback
+    cache: Optional[str] = None
+    cache_other: Optional[str] = None       # a second cached model, for "a different model misses"
+    rate_limit: list[str] = []             # one model per rate-limit claim: each starts with a fresh window
 
 
 class Deadlines(_Strict):
@@ -144,6 +204,7 @@ class HarnessConfig(_Strict):
     promises: Promises = Promises()
     deadlines: Deadlines = Deadlines()
     defaults: Defaults = Defaults()
+    roles: Roles = Roles()
     claims: list[str] = []    # claim ids or id prefixes to run; empty: all
 
     @model_validator(mode="after")
@@ -155,8 +216,12 @@ class HarnessConfig(_Strict):
             if m.provider not in names:
                 raise ValueError(f"models[{i}].provider: {m.provider!r} is not one of the providers ({', '.join(names)})")
         model_names = [m.name for m in self.models]
-        for field, value in (("defaults.openai_model", self.defaults.openai_model),
-                             ("defaults.anthropic_model", self.defaults.anthropic_model)):
+        refs = [("defaults.openai_model", self.defaults.openai_model),
+                ("defaults.anthropic_model", self.defaults.anthropic_model)]
+        refs += [(f"roles.{k}", v) for k, v in self.roles.model_dump().items() if isinstance(v, str)]
+        refs += [(f"roles.breaker[{i}]", v) for i, v in enumerate(self.roles.breaker)]
+        refs += [(f"roles.rate_limit[{i}]", v) for i, v in enumerate(self.roles.rate_limit)]
+        for field, value in refs:
             if value is not None and value not in model_names:
                 raise ValueError(f"{field}: {value!r} is not one of the models")
         return self

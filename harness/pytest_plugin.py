@@ -93,7 +93,8 @@ def _context(config: pytest.Config) -> base.CheckContext:
         d = cfg.deadlines
         gateway = GatewayClient(info.gateway_url, auth.header, value, connect_s=d.connect_s, read_s=d.read_s,
                                 request_s=d.request_s, stream_s=d.stream_s)
-        providers = {name: ProviderControl(name, p["url"]) for name, p in info.providers.items()}
+        providers = {name: ProviderControl(name, p["url"], refuses=p.get("refuses_connections", False))
+                     for name, p in info.providers.items()}
         state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key)
         config.add_cleanup(gateway.close)
         for p in providers.values():
@@ -113,7 +114,10 @@ class ClaimFile(pytest.File):
         for claim in catalog.load_file(self.path):
             if only and not any(claim.id == o or claim.id.startswith(o.rstrip(".") + ".") for o in only):
                 continue
-            yield ClaimItem.from_parent(self, name=f"{claim.test}[{claim.id}]", claim=claim)
+            item = ClaimItem.from_parent(self, name=f"{claim.test}[{claim.id}]", claim=claim)
+            if claim.group:   # with --dist loadgroup, one worker runs the whole group in order
+                item.add_marker(pytest.mark.xdist_group(claim.group))
+            yield item
 
 
 class ClaimFailure(Exception):

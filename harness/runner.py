@@ -57,7 +57,7 @@ def run(opts: RunOptions) -> int:
                         "--harness-results", str(results_path), "--junitxml", str(junit_path),
                         "-rfE", "--tb=short", "-v" if opts.verbose else "-q"]
                 if opts.workers not in ("0", "1"):
-                    args += ["-n", opts.workers]
+                    args += ["-n", opts.workers, "--dist", "loadgroup"]
                 for o in only:
                     args += ["--harness-only", o]
                 pytest_rc = pytest.main(args)

@@ -73,6 +73,34 @@ class CheckContext:
             raise Unsupported(f"no model routed to an {kind}-style provider in the config")
         return name
 
+    def role(self, name: str) -> str:
+        value = getattr(self.cfg.roles, name)
+        if not value:
+            raise Unsupported(f"no model has the {name!r} role (roles.{name} in harness.yaml)")
+        return value
+
+    def chain(self, model: str, min_len: int = 1) -> list[str]:
+        chain = self.cfg.promises.fallbacks.get(model, [])
+        if len(chain) < min_len:
+            raise Unsupported(f"{model!r} has no fallback chain of {min_len}+ models (promises.fallbacks)")
+        return chain
+
+    @property
+    def policy(self):
+        from harness.policies import resolve
+        return resolve(self.cfg.promises.failover)
+
+    def attempts(self, tag: str, models: list[str]) -> list[dict[str, Any]]:
+        """Every upstream request carrying `tag`, at the providers of `models`, in time order."""
+        seen, out = set(), []
+        for m in models:
+            prov = self.provider_of(m)
+            if prov.name in seen:
+                continue
+            seen.add(prov.name)
+            out += prov.journal(tag=tag)
+        return sorted(out, key=lambda e: e["t_received"])
+
     def provider_of(self, model: str) -> ProviderControl:
         return self.providers[self.cfg.model(model).provider]
 

@@ -7,8 +7,8 @@ import httpx
 
 
 class ProviderControl:
-    def __init__(self, name: str, url: str, timeout_s: float = 5) -> None:
-        self.name, self.url = name, url.rstrip("/")
+    def __init__(self, name: str, url: str, timeout_s: float = 5, refuses: bool = False) -> None:
+        self.name, self.url, self.refuses = name, url.rstrip("/"), refuses
         self._client = httpx.Client(timeout=timeout_s, trust_env=False)
 
     def close(self) -> None:
@@ -23,6 +23,8 @@ class ProviderControl:
         self._client.delete(f"{self.url}/__harness/script", params={"tag": tag} if tag else None).raise_for_status()
 
     def journal(self, tag: Optional[str] = None, since_seq: int = 0) -> list[dict[str, Any]]:
+        if self.refuses:
+            return []   # nothing listens there, so nothing was ever received
         params: dict[str, Any] = {"since_seq": since_seq}
         if tag:
             params["tag"] = tag

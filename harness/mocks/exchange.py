@@ -117,6 +117,12 @@ class Exchange:
                 if rule and rule.cut_after_chunks is not None and i >= rule.cut_after_chunks:
                     self._cut()
                     return resp
+                if rule and rule.stall_after_chunks is not None and i == rule.stall_after_chunks:
+                    self.entry.stalled = True
+                    await asyncio.sleep(rule.stall_ms / 1000)
+                    if rule.close_after_stall:
+                        self._cut()
+                        return resp
                 if is_content and rule:
                     delay = rule.first_token_delay_ms if first_content else rule.token_delay_ms
                     if delay:

@@ -29,6 +29,7 @@ class Entry:
     completed: bool = False       # the full answer was written
     disconnected: bool = False    # the gateway went away before the answer was complete
     cut: bool = False             # the script cut the connection on purpose
+    stalled: bool = False         # the script stalled the stream
     rule: int | None = None       # id of the script rule that applied
     answer_text: str | None = None    # what the provider answered (content or tool-call arguments)
     answer_usage: Any = None          # the usage it reported, None when omitted

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,11 +31,16 @@ class Rule:
     omit_usage: bool = False           # answer without usage
     tokens: int | None = None          # length of the answer in tokens
     content: str | None = None         # fixed answer text instead of generated words
+    stall_after_chunks: int | None = None  # after K chunks, go silent for stall_ms...
+    stall_ms: float = 600_000
+    close_after_stall: bool = False    # ...then close instead of carrying on
+    for_s: float | None = None         # the rule lapses this long after it was set (a provider "down for a while")
     id: int = field(default_factory=lambda: next(_ids))
+    set_at: float = field(default_factory=time.time)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Rule":
-        known = {f.name for f in fields(cls)} - {"id"}
+        known = {f.name for f in fields(cls)} - {"id", "set_at"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown script field(s): {', '.join(sorted(unknown))}")
@@ -44,6 +50,9 @@ class Rule:
         if rule.status is not None and not 100 <= int(rule.status) <= 599:
             raise ValueError("status must be an HTTP status code")
         return rule
+
+    def expired(self, now: float) -> bool:
+        return self.for_s is not None and now - self.set_at > self.for_s
 
     def matches(self, tag: str | None, path: str, model: str | None) -> bool:
         return (
@@ -77,6 +86,8 @@ class Script:
     def take(self, tag: str | None, path: str, model: str | None) -> Rule | None:
         """The rule for this request, consuming one of its uses. Tagged rules win over global ones."""
         with self._lock:
+            now = time.time()
+            self._rules = [r for r in self._rules if not r.expired(now)]
             candidates = [r for r in self._rules if r.matches(tag, path, model)]
             candidates.sort(key=lambda r: r.tag is None)  # stable: tagged first, then by order
             for rule in candidates:

@@ -19,7 +19,7 @@ from harness.config import HarnessConfig
 from harness.secrets import Redactor
 from harness.world.gateway import start_gateway
 from harness.world.mocks import start_mocks
-from harness.world.processes import Child
+from harness.world.processes import Child, free_port
 
 WORLD_ENV = "HARNESS_WORLD"
 
@@ -66,10 +66,14 @@ class World:
         self.stop()
 
     def start(self) -> WorldInfo:
-        mocks, ports = start_mocks(self.cfg.providers, self.workdir, seed=self.seed)
+        live = [p for p in self.cfg.providers if not p.refuses_connections]
+        mocks, ports = start_mocks(live, self.workdir, seed=self.seed)
         self._children.append(mocks)
-        providers = {p.name: {"kind": p.kind, "name": p.name, "url": f"http://127.0.0.1:{ports[p.name]}"}
-                     for p in self.cfg.providers}
+        for p in self.cfg.providers:
+            if p.refuses_connections:   # reserved, never bound: connecting to it is refused
+                ports[p.name] = p.port or free_port()
+        providers = {p.name: {"kind": p.kind, "name": p.name, "url": f"http://127.0.0.1:{ports[p.name]}",
+                              "refuses_connections": p.refuses_connections} for p in self.cfg.providers}
         context = {
             "providers": providers,
             "models": self.cfg.models,

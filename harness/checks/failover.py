@@ -1,0 +1,220 @@
+"""Failover: a failing primary, and whether (and how cleanly) the gateway moved down the chain."""
+from __future__ import annotations
+
+from typing import Any, Union
+
+from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge, no_answer
+from harness.client.http import Exchange
+from harness.oracles import errors as eo
+from harness.oracles import openai_chat as oc
+from harness.oracles import openai_stream as os_
+
+Fault = Union[int, str]   # an HTTP status, "connect_error" or "disconnect"
+
+
+def trail(entries: list[dict[str, Any]]) -> list[str]:
+    """The journal as evidence: which provider got what, when, and how it ended."""
+    if not entries:
+        return []
+    t0 = entries[0]["t_received"]
+    return [f"+{e['t_received'] - t0:.3f}s {e['provider']} {e['model']} -> "
+            f"{'cut' if e['cut'] else e['status']}" for e in entries]
+
+
+def fail_primary(ctx: CheckContext, model: str, tag: str, fault: Fault, times: int | None = None) -> None:
+    if fault == "connect_error":
+        return  # the model's provider refuses connections by construction (roles.failover_refused)
+    prov = ctx.provider_of(model)
+    if fault == "disconnect":
+        prov.script(tag=tag, cut_after_chunks=0, times=times)
+    else:
+        prov.script(tag=tag, status=int(fault), times=times,
+                    body={"error": {"message": f"scripted {fault}", "type": "harness_fault", "code": fault}})
+
+
+def _clean_error(ex: Exchange) -> list[str]:
+    return eo.openai_error_object(ex.json()) if ex.status and ex.status >= 400 else [f"HTTP {ex.status}"]
+
+
+@check("failover.on_fault")
+def on_fault(ctx: CheckContext, fault: Fault) -> Verdict:
+    """The primary fails with `fault`; the gateway moves to the next model exactly when it promises to."""
+    if fault == "connect_error":
+        model = ctx.role("failover_refused")
+        if not ctx.provider_of(model).refuses:
+            raise Unsupported(f"the provider of {model!r} accepts connections; set refuses_connections on it")
+    else:
+        model = ctx.role("failover")
+    chain = ctx.chain(model)
+    tag = ctx.tag()
+    fail_primary(ctx, model, tag, fault)
+    ex = ctx.chat(model, tag)
+    entries = ctx.attempts(tag, [model] + chain)
+    backup = ctx.provider_of(chain[0]).name
+    moved = any(e["provider"] == backup for e in entries)
+    evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
+    promised = ctx.policy.fails_over(fault)
+    if promised:
+        if moved:
+            bad = expect_2xx(ex) or judge(oc.full_shape(ex.json()), evidence, "")
+            if bad.status != "PASS":
+                return Verdict("FAIL", f"failed over on {fault} but the caller did not get one clean answer: {bad.reason}", evidence)
+            return Verdict("PASS", f"on {fault} the gateway failed over to {chain[0]!r} and answered 200", evidence)
+        if not ex.error and ex.status and ex.status >= 400 and not _clean_error(ex):
+            return Verdict("SAFE", f"promised failover on {fault} did not happen, but the caller got a clean "
+                                   f"HTTP {ex.status} error", evidence)
+        return Verdict("FAIL", f"promised failover on {fault} did not happen: "
+                               f"{ex.error or f'HTTP {ex.status}'}", evidence)
+    if moved:
+        return Verdict("FAIL", f"failed over on {fault}, which the gateway promises not to do "
+                               f"(the request was sent to {chain[0]!r} too)", evidence)
+    bad = no_answer(ex)
+    if bad:
+        return Verdict("FAIL", f"no failover on {fault} as promised, but no clean answer: {ex.error}", evidence)
+    if ex.status is not None and ex.status < 400:
+        return Verdict("FAIL", f"no failover on {fault}, yet the caller got HTTP {ex.status}: the failure was hidden", evidence)
+    return judge(_clean_error(ex), evidence, f"no failover on {fault}, as promised; the caller got HTTP {ex.status}")
+
+
+def _failed_over(ctx: CheckContext, stream: bool = False, fault: Fault = 503, **extra: Any):
+    model = ctx.role("failover")
+    chain = ctx.chain(model)
+    if not ctx.policy.fails_over(fault):
+        raise Unsupported(f"the gateway does not promise failover on {fault}")
+    tag = ctx.tag()
+    fail_primary(ctx, model, tag, fault)
+    ex = ctx.chat(model, tag, stream=stream, **extra)
+    entries = ctx.attempts(tag, [model] + chain)
+    return model, chain, tag, ex, entries
+
+
+@check("failover.transparent")
+def transparent(ctx: CheckContext) -> Verdict:
+    """After a failover the caller sees one clean answer: the backup's text, no error leaking through."""
+    model, chain, tag, ex, entries = _failed_over(ctx)
+    evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
+    bad = expect_2xx(ex)
+    if bad:
+        return Verdict("FAIL", bad.reason, evidence)
+    body = ex.json()
+    answered = [e for e in entries if e["status"] == 200]
+    violations = oc.full_shape(body)
+    if isinstance(body, dict) and "error" in body:
+        violations.append(f"the answer carries an error field: {body['error']!r}")
+    if answered and oc.text(body) != answered[-1]["answer_text"]:
+        violations.append(f"the text {oc.text(body)!r} is not what the answering provider sent {answered[-1]['answer_text']!r}")
+    return judge(violations, evidence, "one clean answer, the backup's text, no error leaked")
+
+
+@check("failover.chain_order")
+def chain_order(ctx: CheckContext) -> Verdict:
+    """Primary and first fallback fail: the second fallback answers, and the attempts follow the chain."""
+    model = ctx.role("failover")
+    chain = ctx.chain(model, min_len=2)
+    if not ctx.policy.fails_over(503):
+        raise Unsupported("the gateway does not promise failover on 503")
+    tag = ctx.tag()
+    fail_primary(ctx, model, tag, 503)
+    fail_primary(ctx, chain[0], tag, 503)
+    ex = ctx.chat(model, tag)
+    entries = ctx.attempts(tag, [model] + chain)
+    order = ["primary" if e["provider"] == ctx.provider_of(model).name else
+             chain[[ctx.provider_of(c).name for c in chain].index(e["provider"])] for e in entries]
+    evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
+    dedup = [o for i, o in enumerate(order) if i == 0 or order[i - 1] != o]
+    want = ["primary", chain[0], chain[1]]
+    violations = [] if dedup == want else [f"attempts went {dedup}, the chain is {want}"]
+    if not violations and (bad := expect_2xx(ex)):
+        violations.append(bad.reason)
+    return judge(violations, evidence, f"attempts followed the chain {want}")
+
+
+@check("failover.stream")
+def stream(ctx: CheckContext) -> Verdict:
+    """A stream whose primary fails before the first byte comes, whole, from the fallback."""
+    model, chain, tag, ex, entries = _failed_over(ctx, stream=True)
+    evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
+    bad = expect_2xx(ex)
+    if bad:
+        return Verdict("FAIL", bad.reason, evidence)
+    s = os_.parse(ex.events)
+    violations = os_.well_formed(s) + os_.ends_with_done(s) + os_.single_finish_reason_last(s)
+    answered = [e for e in entries if e["status"] == 200]
+    if answered and os_.text(s) != answered[-1]["answer_text"]:
+        violations.append(f"streamed text {os_.text(s)!r} is not the fallback's {answered[-1]['answer_text']!r}")
+    return judge(violations, evidence, "the stream came whole from the fallback")
+
+
+@check("failover.backup_called_once")
+def backup_called_once(ctx: CheckContext) -> Verdict:
+    model, chain, tag, ex, entries = _failed_over(ctx)
+    backup = ctx.provider_of(chain[0]).name
+    n = sum(1 for e in entries if e["provider"] == backup)
+    return judge([] if n == 1 else [f"the fallback got {n} requests for one client request"],
+                 {"exchange": ex.evidence(), "attempts": trail(entries)}, "the fallback got exactly one request")
+
+
+@check("failover.not_when_healthy")
+def not_when_healthy(ctx: CheckContext) -> Verdict:
+    model = ctx.role("failover")
+    chain = ctx.chain(model)
+    tag = ctx.tag()
+    ex = ctx.chat(model, tag)
+    entries = ctx.attempts(tag, [model] + chain)
+    evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
+    providers = [e["provider"] for e in entries]
+    want = [ctx.provider_of(model).name]
+    return expect_2xx(ex) or judge([] if providers == want else [f"a healthy request went to {providers}, expected {want}"],
+                                   evidence, "a healthy primary served alone")
+
+
+@check("failover.reports_model")
+def reports_model(ctx: CheckContext) -> Verdict:
+    promise = ctx.cfg.promises.failover.reports_model
+    if promise == "any":
+        raise Unsupported("the gateway promises nothing about `model` after a failover (promises.failover.reports_model)")
+    model, chain, tag, ex, entries = _failed_over(ctx)
+    bad = expect_2xx(ex)
+    if bad:
+        return bad
+    got = (ex.json() or {}).get("model")
+    target = chain[0] if promise == "answering" else model
+    accepted = {target, ctx.cfg.model(target).upstream}
+    return judge([] if got in accepted else [f"model is {got!r}; the promise ({promise}) wants one of {sorted(accepted)}"],
+                 {"exchange": ex.evidence(), "attempts": trail(entries)}, f"model {got!r} names the {promise} model")
+
+
+@check("failover.usage_present")
+def usage_present(ctx: CheckContext) -> Verdict:
+    model, chain, tag, ex, entries = _failed_over(ctx)
+    bad = expect_2xx(ex)
+    if bad:
+        return bad
+    answered = [e for e in entries if e["status"] == 200]
+    got = (ex.json() or {}).get("usage")
+    want = answered[-1]["answer_usage"] if answered else None
+    if isinstance(got, dict):
+        got = {k: got.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    return judge([] if got == want else [f"usage after failover is {got!r}, the answering provider reported {want!r}"],
+                 {"exchange": ex.evidence(), "attempts": trail(entries)}, "usage is the answering provider's")
+
+
+@check("failover.metadata_header")
+def metadata_header(ctx: CheckContext) -> Verdict:
+    header = ctx.cfg.promises.failover.metadata_header
+    if not header:
+        raise Unsupported("the gateway promises no header naming the answering provider (promises.failover.metadata_header)")
+    model, chain, tag, ex, entries = _failed_over(ctx)
+    bad = expect_2xx(ex)
+    if bad:
+        return bad
+    value = ex.headers.get(header.lower())
+    backup_url = ctx.provider_of(chain[0]).url.split("//")[-1]
+    primary_url = ctx.provider_of(model).url.split("//")[-1]
+    violations = []
+    if value is None:
+        violations.append(f"no {header} header")
+    elif backup_url not in value or primary_url in value:
+        violations.append(f"{header}: {value!r} does not name the answering provider {backup_url} (journal)")
+    return judge(violations, {"exchange": ex.evidence(), "headers": ex.headers, "attempts": trail(entries)},
+                 f"{header} names the provider the journal shows answered")
