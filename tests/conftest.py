@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from harness.config import ProviderCfg
 from harness.world.mocks import start_mocks
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # test equipment: tests/faulty_gateway.py
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 

@@ -28,7 +28,21 @@ LITELLM_FINDINGS = {
     "CM-15.1.4": "got 500",
     # A message without a role is accepted (LiteLLM fills one in) instead of refused.
     "CM-15.1.7": "status should be 4xx for a client error, got 200",
+    # Without a DB, a missing key crashes the auth handler: plain-text 500 "Internal Server Error".
+    "CM-1.1": "got HTTP 500",
+    # A wrong key is answered 400 "No connected db." instead of 401.
+    "CM-1.2": "got HTTP 400",
+    "CM-1.3": "got HTTP 500",
+    # The 429 of a deployment over its rpm carries no Retry-After.
+    "CM-2.3": "lacks header(s) ['retry-after']",
+    # A 400 from the primary (the caller's mistake) is failed over to the next model anyway.
+    "CM-5.1.1": "failed over on 400",
+    # allowed_fails: 2 documents a cooldown after more than 2 failures; the deployment kept its traffic.
+    "CM-5.3.2": "after 3 failures the provider still got",
+    "CM-5.3.8": "the breaker never opened",
 }
+# What LiteLLM does not promise in this offline setup: reported, never counted as a pass.
+LITELLM_UNSUPPORTED = {"CM-1.4", "CM-1.5", "CM-5.2.7", "CM-5.2.8", "CM-5.3.5", "CM-5.3.7", "CM-6.4.1", "CM-6.4.2"}
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +68,13 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
     for cid, phrase in LITELLM_FINDINGS.items():
         assert phrase in by_id[cid]["reason"], by_id[cid]["reason"]
         assert by_id[cid]["evidence"], cid
-    assert not [c for c in by_id.values() if c["status"] == "ERROR"]
-    # The rest conforms: spot-check claims from every section.
-    for cid in ("CM-10.1.1", "CM-10.1.8", "CM-10.2.5", "CM-10.2.10", "CM-10.3.3", "CM-10.3.4", "CM-9.1.3",
-                "CM-15.1.1", "CM-11.1", "CM-16.3"):
-        assert by_id[cid]["status"] == "PASS", (cid, by_id[cid]["reason"])
+    assert {cid for cid, c in by_id.items() if c["status"] == "UNSUPPORTED"} == LITELLM_UNSUPPORTED
+    # Everything else conforms, resilience sections included.
+    others = {cid: c["status"] for cid, c in by_id.items() if cid not in set(LITELLM_FINDINGS) | LITELLM_UNSUPPORTED}
+    assert set(others.values()) == {"PASS"}, {k: (v, by_id[k]["reason"]) for k, v in others.items() if v != "PASS"}
+    for section in ("5.1 Failover", "5.2 Retries", "5.3 Circuit breaker / cooldown", "5.4 Timeouts",
+                    "2. Rate limiting", "8. Caching", "1. Auth"):
+        assert any(c["section"] == section and c["status"] == "PASS" for c in by_id.values()) or section == "1. Auth"
 
 
 def test_reports_are_written(litellm_run):
@@ -72,6 +88,8 @@ def test_reports_are_written(litellm_run):
     cases = suite.findall(".//testcase")
     assert len(cases) == len(json.loads((out / "results.json").read_text())["claims"])
     assert len([c for c in cases if c.find("failure") is not None]) == len(LITELLM_FINDINGS)
+    assert len([c for c in cases if c.find("skipped") is not None]) == len(LITELLM_UNSUPPORTED)
+    assert "## Findings" in md and "CM-5.3.2" in md.split("## Findings")[1]
 
 
 def test_no_key_in_any_output(litellm_run):

@@ -35,16 +35,21 @@ class _Rig:
     def failures(self) -> int:
         return sum(1 for e in self.primary() if e["status"] != 200)
 
-    def fail(self, n: int) -> None:
-        """Makes the primary fail exactly n more times, sending as few requests as that takes."""
+    def fail(self, n: int) -> bool:
+        """Makes the primary fail exactly n more times, sending as few requests as that takes.
+        False when the provider stopped getting traffic first: the breaker opened early."""
         target = self.failures() + n
         fail_primary(self.ctx, self.model, self.tag, 503, times=n)
         for _ in range(3 * n + 3):
             if self.failures() >= target:
-                return
+                return True
             self.send()
-        raise AssertionError(f"could not produce {n} failures: the primary stopped getting traffic early "
-                             f"({self.failures()} of {target})")
+        self.prov.clear_script(self.tag)
+        return self.failures() >= target
+
+    def early(self, n: int) -> Verdict:
+        return Verdict("FAIL", f"the provider stopped getting traffic after {self.failures()} failure(s), "
+                               f"before {n}: the breaker opened early", self.evidence())
 
     def send(self, n: int = 1) -> None:
         for _ in range(n):
@@ -64,8 +69,8 @@ def _threshold(b: Breaker) -> int:
 def below_threshold(ctx: CheckContext, slot: int) -> Verdict:
     rig = _Rig(ctx, slot)
     n = _threshold(rig.b)
-    if n > 1:
-        rig.fail(n - 1)
+    if n > 1 and not rig.fail(n - 1):
+        return rig.early(n - 1)
     before = len(rig.primary())
     rig.send()
     got = len(rig.primary()) - before
@@ -76,7 +81,8 @@ def below_threshold(ctx: CheckContext, slot: int) -> Verdict:
 @check("breaker.opens")
 def opens(ctx: CheckContext, slot: int) -> Verdict:
     rig = _Rig(ctx, slot)
-    rig.fail(_threshold(rig.b))
+    if not rig.fail(_threshold(rig.b)):
+        return rig.early(_threshold(rig.b))
     before = len(rig.primary())
     t0 = time.monotonic()
     rig.send(3)
@@ -95,7 +101,8 @@ def after_cooldown(ctx: CheckContext, slot: int, outcome: str) -> Verdict:
     rig = _Rig(ctx, slot)
     if outcome == "failure" and not rig.b.half_open:
         raise Unsupported("the gateway's breaker has no half-open state: after a cooldown it counts failures anew")
-    rig.fail(_threshold(rig.b))
+    if not rig.fail(_threshold(rig.b)):
+        return rig.early(_threshold(rig.b))
     time.sleep(rig.b.cooldown_s + 0.5)
     if outcome == "failure":
         fail_primary(ctx, rig.model, rig.tag, 503, times=1)
@@ -118,7 +125,8 @@ def after_cooldown(ctx: CheckContext, slot: int, outcome: str) -> Verdict:
 @check("breaker.independent")
 def independent(ctx: CheckContext, slot: int, other_slot: int) -> Verdict:
     rig, other = _Rig(ctx, slot), _Rig(ctx, other_slot)
-    rig.fail(_threshold(rig.b))
+    if not rig.fail(_threshold(rig.b)):
+        return rig.early(_threshold(rig.b))
     before = len(other.primary())
     other.send(2)
     got = len(other.primary()) - before
@@ -134,9 +142,12 @@ def success_resets(ctx: CheckContext, slot: int) -> Verdict:
     n = _threshold(rig.b)
     if n < 2:
         raise Unsupported("a threshold of 1 leaves nothing to reset")
-    rig.fail(n - 1)
+    if not rig.fail(n - 1):
+        return rig.early(n - 1)
     rig.send()                      # a success in between
-    rig.fail(n - 1)
+    if not rig.fail(n - 1):
+        return Verdict("FAIL", f"{n - 1} failures, a success, then the provider stopped getting traffic "
+                               f"after {rig.failures()} failures in all: the success did not reset the count", rig.evidence())
     before = len(rig.primary())
     rig.send()
     got = len(rig.primary()) - before
@@ -150,7 +161,8 @@ def flapping_recovery(ctx: CheckContext, slot: int) -> Verdict:
     The sequence is read from the journal: failures, a silence while requests kept coming, then 200s."""
     rig = _Rig(ctx, slot)
     b = rig.b
-    rig.fail(b.opens_after)                 # down: enough failures to open
+    if not rig.fail(b.opens_after):         # down: enough failures to open
+        return rig.early(b.opens_after)
     t_open = time.monotonic()
     deadline = t_open + b.cooldown_s * 2 + 3
     while time.monotonic() < deadline:      # keep asking all through the cooldown and after it

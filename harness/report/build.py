@@ -73,6 +73,7 @@ def context(results: dict[str, Any]) -> dict[str, Any]:
         "pct": {s: (100 * counts[s] / total if total else 0.0) for s in ORDER},
         "verified": sum(counts[s] for s in VERIFIED),
         "sections": sections, "heat": heat,
+        "findings": [r for r in rows if r["status"] in ("FAIL", "ERROR")],
         "gaps": [(RISK_TITLES[k], gaps[k]) for k in RISK_TITLES if gaps.get(k)],
         "waves": [(WAVE_TITLES[w], waves[w]) for w in WAVE_TITLES if waves[w]],
         "lanes": sorted({r.get("lane", "") for r in rows}),
