@@ -46,7 +46,8 @@ def run(opts: RunOptions) -> int:
     try:
         with World(cfg, cfg_path, key, redactor, log_dir=opts.out / "logs") as world:
             assert world.info is not None
-            mocks = ", ".join(f"{n} {p['url']}" for n, p in world.info.providers.items())
+            mocks = ", ".join(f"{n} {p['url']}" + (" (refuses connections)" if p.get("refuses_connections") else "")
+                              for n, p in world.info.providers.items())
             print(f"harness: mock providers (pid {world.pids.get('mock-providers')}): {mocks}", flush=True)
             print(f"harness: gateway ready at {world.info.gateway_url} "
                   f"(pid {world.pids.get('gateway', 'external')})", flush=True)

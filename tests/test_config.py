@@ -40,7 +40,10 @@ def test_embedded_default_is_valid():
     ("providers.0.kind", "gemini", "providers[0].kind: Input should be 'openai' or 'anthropic'"),
     ("models.0.provider", "nope", "models[0].provider: 'nope' is not one of the providers"),
     ("models", [], "models: List should have at least 1 item"),
-    ("promises.retries", -2, "promises.retries: Input should be greater than or equal to 0"),
+    ("promises.retries", -2, "promises.retries.count: Input should be greater than or equal to 0"),
+    ("promises.breaker", {"opens_after": 0, "cooldown_s": 1}, "promises.breaker.opens_after: Input should be greater than or equal to 1"),
+    ("promises.failover", {"preset": "x", "reports_model": "sometimes"}, "promises.failover.reports_model: Input should be"),
+    ("roles.breaker", ["ghost"], "roles.breaker[0]: 'ghost' is not one of the models"),
     ("promises.retrys", 2, "promises.retrys: Extra inputs are not permitted"),
     ("defaults.openai_model", "ghost", "defaults.openai_model: 'ghost' is not one of the models"),
 ])

@@ -103,6 +103,6 @@ def test_no_key_in_any_output(litellm_run):
 
 def test_everything_stopped_after_the_run(litellm_run):
     _, proc = litellm_run
-    ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", proc.stdout)]
+    ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)(?!\d)(?! \(refuses)", proc.stdout)]
     assert len(ports) >= 4   # three mock providers and the gateway
     assert not [p for p in ports if port_is_open("127.0.0.1", p)]
