@@ -121,12 +121,21 @@ async def _main(specs: list[ProviderSpec], host: str) -> None:
     runners, ports = await serve(specs, host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_because(why: str) -> None:
+        print(f"mock providers: stopping: {why}", file=sys.stderr, flush=True)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_because, signal.Signals(sig).name)
     print("READY " + json.dumps({"host": host, "ports": ports}), flush=True)
     if _stdin_is_pipe():
         # The parent may die without telling us; its end of our stdin closing is how we notice.
-        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(sys.stdin.fileno(), 4096) else None)
+        def on_stdin() -> None:
+            if not os.read(sys.stdin.fileno(), 4096):
+                loop.remove_reader(sys.stdin.fileno())
+                stop_because("the parent closed our stdin")
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
     await stop.wait()
     for runner in runners:
         await runner.cleanup()

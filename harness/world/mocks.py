@@ -19,8 +19,21 @@ def start_mocks(providers: list[ProviderCfg], log_dir: Path, seed: int = 0,
                 timeout_s: float = 20) -> tuple[Child, dict[str, int]]:
     spec = {"providers": [{"name": p.name, "kind": p.kind, "port": p.port, "models": p.models,
                            "seed": seed + i} for i, p in enumerate(providers)]}
-    child = Child("mock-providers", [sys.executable, "-m", "harness.mocks", json.dumps(spec)],
-                  log_path=log_dir / "mock-providers.log", pipe_stdout=True)
+    child, ready = spawn_ready("mock-providers", [sys.executable, "-m", "harness.mocks", json.dumps(spec)],
+                               log_dir / "mock-providers.log", timeout_s)
+    return child, ready["ports"]
+
+
+def start_fault_proxy(log_dir: Path, seed: int = 0, timeout_s: float = 20) -> tuple[Child, str]:
+    """Our Toxiproxy-compatible fault proxy on a free loopback port; returns it and its API URL."""
+    child, ready = spawn_ready("fault-proxy", [sys.executable, "-m", "harness.chaos", "--port", "0",
+                                               "--seed", str(seed)], log_dir / "fault-proxy.log", timeout_s)
+    return child, f"http://127.0.0.1:{ready['port']}"
+
+
+def spawn_ready(name: str, argv: list[str], log_path: Path, timeout_s: float) -> tuple[Child, dict]:
+    """Starts a child that prints `READY {json}` once it listens; returns it and that JSON."""
+    child = Child(name, argv, log_path=log_path, pipe_stdout=True)
     assert child.proc.stdout is not None
     deadline = time.monotonic() + timeout_s
     buf = b""
@@ -33,8 +46,8 @@ def start_mocks(providers: list[ProviderCfg], log_dir: Path, seed: int = 0,
             buf += chunk
             for line in buf.splitlines():
                 if line.startswith(b"READY "):
-                    return child, json.loads(line[6:])["ports"]
+                    return child, json.loads(line[6:])
         elif not child.alive():
             break
     child.stop(grace_s=2)
-    raise StartError(f"mock providers did not start within {timeout_s:.0f}s: {child.log_tail(5) or 'no output'}")
+    raise StartError(f"{name} did not start within {timeout_s:.0f}s: {child.log_tail(5) or 'no output'}")

@@ -1,0 +1,5 @@
+import sys
+
+from harness.chaos.api import main
+
+sys.exit(main())
