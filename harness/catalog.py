@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config import ConfigError, _loc
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "matrices" / "claims"
+MATRICES = Path(__file__).resolve().parent.parent / "matrices"
+DEFAULT_DIR = MATRICES / "claims"
+LANE_DIRS = ("claims", "chaos")   # the subdirectories of matrices/ that hold claims
 RISKS = ("revenue", "reliability", "conformance", "security")
 
 
@@ -49,9 +51,22 @@ def load_file(path: Path) -> list[Claim]:
     return sf.claims
 
 
+def claim_dirs(matrices: Path = MATRICES) -> list[Path]:
+    return [matrices / d for d in LANE_DIRS if (matrices / d).is_dir()]
+
+
+def load_all(matrices: Path = MATRICES, known_checks: Optional[set[str]] = None) -> list[Claim]:
+    """Every claim of every lane under matrices/ (claims/, chaos/), ids unique across them."""
+    files = [f for d in claim_dirs(matrices) for f in sorted(d.glob("*.yaml"))]
+    return _load_files(files, matrices, known_checks)
+
+
 def load(directory: Path = DEFAULT_DIR, known_checks: Optional[set[str]] = None) -> list[Claim]:
+    return _load_files(sorted(directory.glob("*.yaml")), directory, known_checks)
+
+
+def _load_files(files: list[Path], directory: Path, known_checks: Optional[set[str]]) -> list[Claim]:
     claims: list[Claim] = []
-    files = sorted(directory.glob("*.yaml"))
     if not files:
         raise ConfigError(f"{directory}: no claim files (*.yaml)")
     for path in files:

@@ -33,26 +33,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.world.processes import install_signal_handlers
     install_signal_handlers()
     return run(RunOptions(config=_config_path(args.config), out=Path(args.out), workers=args.workers,
-                          only=tuple(args.only or ()), claims_dir=Path(args.claims_dir), verbose=not args.quiet))
+                          only=tuple(args.only or ()), matrices=Path(args.matrices), verbose=not args.quiet))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.checks.base import load_all
     cfg, path = load(_config_path(args.config))
-    claims = catalog.load(Path(args.claims_dir), known_checks=set(load_all()))
+    claims = catalog.load_all(Path(args.matrices), known_checks=set(load_all()))
     print(f"{path}: ok (target {cfg.target.name}, {len(cfg.providers)} providers, {len(cfg.models)} models)")
-    print(f"{args.claims_dir}: ok ({len(claims)} claims, {sum(1 for c in claims if c.check)} with a check)")
+    print(f"{args.matrices}: ok ({len(claims)} claims, {sum(1 for c in claims if c.check)} with a check)")
     return 0
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     from harness.checks.base import load_all
-    claims = catalog.load(Path(args.claims_dir), known_checks=set(load_all()))
+    claims = catalog.load_all(Path(args.matrices), known_checks=set(load_all()))
     if args.json:
         print(json.dumps([c.model_dump() for c in claims], indent=1))
         return 0
     for c in claims:
-        print(f"{c.id:<12} {c.wave} {c.risk:<12} {c.check or '(no check: MISSING)':<40} {c.test}")
+        print(f"{c.id:<12} {c.lane:<12} {c.wave} {c.risk:<12} {c.check or '(no check: MISSING)':<32} {c.test}")
     return 0
 
 
@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--config", "-c", metavar="FILE",
                         help=f"target definition (default: ./harness.yaml, else the embedded {EMBEDDED_DEFAULT.name})")
-        sp.add_argument("--claims-dir", default=str(catalog.DEFAULT_DIR), metavar="DIR",
-                        help="claim catalog directory (default: %(default)s)")
+        sp.add_argument("--matrices", default=str(catalog.MATRICES), metavar="DIR",
+                        help="catalog root: claims/ and chaos/ hold the claims (default: %(default)s)")
 
     r = sub.add_parser("run", help="start the world, check every claim, write the reports",
                        description="Starts the mock providers and the gateway (or uses the running one), "

@@ -182,6 +182,7 @@ class Roles(_Strict):
     cache: Optional[str] = None
     cache_other: Optional[str] = None       # a second cached model, for "a different model misses"
     rate_limit: list[str] = []             # one model per rate-limit claim: each starts with a fresh window
+    chaos: Optional[str] = None             # a model whose provider link runs through the fault proxy
 
 
 class Deadlines(_Strict):
@@ -189,6 +190,22 @@ class Deadlines(_Strict):
     request_s: float = Field(30, gt=0, le=3600)   # a whole plain exchange
     stream_s: float = Field(60, gt=0, le=3600)    # a whole stream
     read_s: float = Field(20, gt=0, le=3600)      # silence between two reads
+
+
+class Chaos(_Strict):
+    """Network faults between the gateway and chosen providers, through a Toxiproxy API server."""
+    enabled: bool = False
+    toxiproxy_url: Optional[str] = None    # a real Toxiproxy server; default: the embedded fault proxy
+    seed: int = 0                          # replays every random choice of the embedded fault proxy
+    providers: list[str] = []              # providers whose link from the gateway runs through the proxy
+    recovery_s: float = Field(10, gt=0)    # after a fault is lifted, the gateway serves normally within this
+
+    @field_validator("toxiproxy_url")
+    @classmethod
+    def _loopback(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.startswith(("http://127.", "http://localhost", "http://[::1]")):
+            raise ValueError("must be a loopback http:// URL: chaos only ever targets this machine")
+        return v.rstrip("/") if v else v
 
 
 class Defaults(_Strict):
@@ -205,6 +222,7 @@ class HarnessConfig(_Strict):
     deadlines: Deadlines = Deadlines()
     defaults: Defaults = Defaults()
     roles: Roles = Roles()
+    chaos: Chaos = Chaos()
     claims: list[str] = []    # claim ids or id prefixes to run; empty: all
 
     @model_validator(mode="after")
@@ -216,6 +234,9 @@ class HarnessConfig(_Strict):
             if m.provider not in names:
                 raise ValueError(f"models[{i}].provider: {m.provider!r} is not one of the providers ({', '.join(names)})")
         model_names = [m.name for m in self.models]
+        for i, p in enumerate(self.chaos.providers):
+            if p not in names:
+                raise ValueError(f"chaos.providers[{i}]: {p!r} is not one of the providers")
         refs = [("defaults.openai_model", self.defaults.openai_model),
                 ("defaults.anthropic_model", self.defaults.anthropic_model)]
         refs += [(f"roles.{k}", v) for k, v in self.roles.model_dump().items() if isinstance(v, str)]

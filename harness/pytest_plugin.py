@@ -93,9 +93,15 @@ def _context(config: pytest.Config) -> base.CheckContext:
         d = cfg.deadlines
         gateway = GatewayClient(info.gateway_url, auth.header, value, connect_s=d.connect_s, read_s=d.read_s,
                                 request_s=d.request_s, stream_s=d.stream_s)
-        providers = {name: ProviderControl(name, p["url"], refuses=p.get("refuses_connections", False))
+        providers = {name: ProviderControl(name, p.get("control_url", p["url"]),
+                                           refuses=p.get("refuses_connections", False))
                      for name, p in info.providers.items()}
         state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key)
+        if info.chaos_url:
+            from harness.chaos.client import ChaosControl
+            state.ctx.chaos = ChaosControl(info.chaos_url)
+            state.ctx.chaos_proxies = info.chaos_proxies
+            config.add_cleanup(state.ctx.chaos.close)
         config.add_cleanup(gateway.close)
         for p in providers.values():
             config.add_cleanup(p.close)
@@ -103,7 +109,7 @@ def _context(config: pytest.Config) -> base.CheckContext:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    if file_path.suffix == ".yaml" and file_path.parent.name == "claims":
+    if file_path.suffix == ".yaml" and file_path.parent.name in ("claims", "chaos"):
         return ClaimFile.from_parent(parent, path=file_path)
     return None
 

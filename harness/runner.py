@@ -27,13 +27,13 @@ class RunOptions:
     out: Path
     workers: str = "auto"
     only: tuple[str, ...] = ()
-    claims_dir: Path = catalog.DEFAULT_DIR
+    matrices: Path = catalog.MATRICES
     verbose: bool = True
 
 
 def run(opts: RunOptions) -> int:
     cfg, cfg_path = load(opts.config)
-    claims = catalog.load(opts.claims_dir, known_checks=set(base.load_all()))
+    claims = catalog.load_all(opts.matrices, known_checks=set(base.load_all()))
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -53,8 +53,8 @@ def run(opts: RunOptions) -> int:
                   f"(pid {world.pids.get('gateway', 'external')})", flush=True)
             os.environ[WORLD_ENV] = str(world.info_path)
             try:
-                args = [str(opts.claims_dir), "-c", str(Path(__file__).parent / "claims.ini"),
-                        "--rootdir", str(opts.claims_dir.parent), "-p", "harness.pytest_plugin",
+                args = [*map(str, catalog.claim_dirs(opts.matrices)), "-c", str(Path(__file__).parent / "claims.ini"),
+                        "--rootdir", str(opts.matrices), "-p", "harness.pytest_plugin",
                         "--harness-results", str(results_path), "--junitxml", str(junit_path),
                         "-rfE", "--tb=short", "-v" if opts.verbose else "-q"]
                 if opts.workers not in ("0", "1"):

@@ -32,6 +32,7 @@ BREAKS = {
     "no_cache", "cache_ignores_model", "cache_ignores_messages", "cache_ignores_temperature",
     "cache_never_expires", "cache_stream_mismatch",
     "idempotency_ignored", "idempotency_ignores_key", "no_usage_estimate",
+    "sse_per_read", "pass_malformed", "keep_upstream_after_disconnect",
 }
 
 
@@ -319,7 +320,8 @@ class Gateway:
             try:
                 upstream_resp = await self.session.post(
                     f"{base}/v1/chat/completions", json={**body, "model": upstream},
-                    timeout=aiohttp.ClientTimeout(total=None, sock_read=None if "no_timeout" in s.breaks else s.stream_timeout_s))
+                    timeout=aiohttp.ClientTimeout(total=None, sock_read=None if "no_timeout" in s.breaks else
+                                                  s.stream_timeout_s * (0.2 if "timeout_too_short" in s.breaks else 1)))
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 continue
             if upstream_resp.status != 200:
@@ -332,19 +334,41 @@ class Gateway:
             await resp.prepare(request)
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             seen_usage = False
+            buf = b""
             try:
                 async for chunk in upstream_resp.content.iter_any():
                     if i > 0 and "failover_garbage" in s.breaks:
                         await resp.write(chunk[: len(chunk) // 2])
                         break
-                    seen_usage = seen_usage or b'"usage":{' in chunk.replace(b" ", b"")
-                    at = chunk.find(b"data: [DONE]")
-                    if at >= 0 and wants_usage and not seen_usage and "no_usage_estimate" not in s.breaks:
-                        estimate = {"id": "chatcmpl-estimate", "object": "chat.completion.chunk", "created": 0,
-                                    "model": model, "choices": [],
-                                    "usage": {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17}}
-                        chunk = chunk[:at] + f"data: {json.dumps(estimate)}\n\n".encode() + chunk[at:]
-                    await resp.write(chunk)
+                    if "sse_per_read" in s.breaks:
+                        # Broken: assumes every read holds whole events and drops the pieces.
+                        chunk = b"".join(f + b"\n\n" for f in chunk.split(b"\n\n")[:-1] if f.startswith(b"data: "))
+                    buf += chunk
+                    *frames, buf = buf.split(b"\n\n")
+                    out = b""
+                    for frame in frames:
+                        data = frame[6:] if frame.startswith(b"data: ") else b""
+                        if data != b"[DONE]" and "pass_malformed" not in s.breaks:
+                            try:
+                                json.loads(data)
+                            except ValueError:   # a malformed event: say so and end the stream unfinished
+                                await resp.write(out + b'data: {"error": {"message": "malformed upstream event"}}\n\n')
+                                raise aiohttp.ClientPayloadError("malformed upstream event") from None
+                        seen_usage = seen_usage or b'"usage":{' in frame.replace(b" ", b"")
+                        if data == b"[DONE]" and wants_usage and not seen_usage and "no_usage_estimate" not in s.breaks:
+                            estimate = {"id": "chatcmpl-estimate", "object": "chat.completion.chunk", "created": 0,
+                                        "model": model, "choices": [],
+                                        "usage": {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17}}
+                            out += f"data: {json.dumps(estimate)}\n\n".encode()
+                        out += frame + b"\n\n"
+                    if out:
+                        try:
+                            await resp.write(out)
+                        except (ConnectionError, RuntimeError):
+                            if "keep_upstream_after_disconnect" in s.breaks:
+                                async for _ in upstream_resp.content.iter_any():
+                                    pass   # broken: drains the provider's whole answer for nobody
+                            raise
                 else:
                     await resp.write_eof()
                     return resp

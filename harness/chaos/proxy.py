@@ -154,6 +154,7 @@ class Link:
             if not data:
                 return
             release = loop.time()
+            delayed_by: list[str] = []   # latency toxics holding this chunk back
             close_after = False
             for t in self.conn.active(self.stream):
                 a = t.attributes
@@ -168,9 +169,10 @@ class Link:
                 elif t.type == "latency":
                     delay = a["latency"] + (self.jitter.uniform(-a["jitter"], a["jitter"]) if a["jitter"] else 0)
                     release += max(0.0, delay) / 1000
+                    delayed_by.append(t.name)
             self.conn.sent[self.stream] += len(data)
             if data or close_after:
-                await self.queue.put((release, data, close_after))
+                await self.queue.put((release, data, close_after, delayed_by))
             if close_after:
                 return
 
@@ -180,10 +182,11 @@ class Link:
             item = await self.queue.get()
             if item is None:
                 break
-            release, data, close_after = item
-            wait = release - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            release, data, close_after, delayed_by = item
+            # Wait out the delay, but no longer than the toxics that caused it exist: removing a
+            # latency toxic passes the bytes it was holding on at once.
+            while loop.time() < release and any(n in self.conn.proxy.toxics for n in delayed_by):
+                await asyncio.sleep(min(0.02, release - loop.time()))
             try:
                 await self.write(data)
             except (ConnectionError, OSError):
@@ -221,7 +224,8 @@ class Link:
                 pieces.append(data[i:i + size])
                 i += size
         for n, piece in enumerate(pieces):
-            if slicer and n and slicer.attributes["delay"]:
+            if slicer and n:
+                # Each slice is its own send(); with delay 0 we still yield, so slices leave one by one.
                 await asyncio.sleep(slicer.attributes["delay"] / 1_000_000)
             if bandwidth:
                 rate = bandwidth.attributes["rate"] * 1000   # bytes per second

@@ -61,6 +61,8 @@ class CheckContext:
         self.cfg, self.gateway, self.providers = cfg, gateway, providers
         self.gateway_key = gateway_key
         self.claim_id = claim_id
+        self.chaos = None                        # a ChaosControl when the world has a fault proxy
+        self.chaos_proxies: dict[str, str] = {}  # provider -> proxy name
 
     def tag(self) -> str:
         """A fresh tag: requests carrying it, their scripts and journal entries belong to this check."""

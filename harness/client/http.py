@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import httpx
 
@@ -71,8 +71,11 @@ class GatewayClient:
 
     def request(self, method: str, path: str, body: Any = None, *, headers: Optional[dict[str, str]] = None,
                 auth: bool = True, raw: Optional[bytes] = None, stream: bool = False,
-                deadline_s: Optional[float] = None) -> Exchange:
-        """Sends once; reads the whole answer (parsing SSE when `stream`) within the deadline."""
+                deadline_s: Optional[float] = None, on_event: Optional[Callable[[SSEEvent], None]] = None,
+                close_after_events: Optional[int] = None) -> Exchange:
+        """Sends once; reads the whole answer (parsing SSE when `stream`) within the deadline.
+        `on_event` sees each event as it arrives (a chaos check injects a fault mid-stream there);
+        `close_after_events` hangs up after that many events, as a client that goes away."""
         deadline_s = deadline_s or (self.stream_s if stream else self.request_s)
         hdrs = {"Accept": "text/event-stream" if stream else "application/json", **(headers or {})}
         if auth:
@@ -97,6 +100,11 @@ class GatewayClient:
                             if ex.t_first_event_s is None:
                                 ex.t_first_event_s = now - t0
                             ex.events.append(ev)
+                            if on_event is not None:
+                                on_event(ev)
+                        if close_after_events is not None and len(ex.events) >= close_after_events:
+                            ex.error = f"the client hung up on purpose after {len(ex.events)} events"
+                            break
                     if now - t0 > deadline_s:
                         ex.error = f"deadline of {deadline_s:.0f}s passed while the answer was still arriving"
                         break

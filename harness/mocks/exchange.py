@@ -21,6 +21,8 @@ from harness.mocks.script import Rule, Script
 # (only content frames are subject to first-token and inter-token delays).
 Frame = tuple[bytes, bool]
 
+MALFORMED_EVENT = b'data: {"id": "broken", "choices": [{"delta": {"content": \n\n'  # cut-off JSON
+
 _DISCONNECTS = (ConnectionResetError, ConnectionError, BrokenPipeError)
 
 
@@ -129,6 +131,9 @@ class Exchange:
                         await asyncio.sleep(delay / 1000)
                 if is_content:
                     first_content = False
+                if rule and rule.malformed_at_chunk == i:
+                    data = MALFORMED_EVENT
+                    self.entry.malformed = True
                 await resp.write(data)
                 self.entry.chunks_sent += 1
             await resp.write_eof()

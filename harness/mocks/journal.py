@@ -30,6 +30,7 @@ class Entry:
     disconnected: bool = False    # the gateway went away before the answer was complete
     cut: bool = False             # the script cut the connection on purpose
     stalled: bool = False         # the script stalled the stream
+    malformed: bool = False       # the script sent a malformed event
     rule: int | None = None       # id of the script rule that applied
     answer_text: str | None = None    # what the provider answered (content or tool-call arguments)
     answer_usage: Any = None          # the usage it reported, None when omitted

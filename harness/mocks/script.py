@@ -34,6 +34,7 @@ class Rule:
     stall_after_chunks: int | None = None  # after K chunks, go silent for stall_ms...
     stall_ms: float = 600_000
     close_after_stall: bool = False    # ...then close instead of carrying on
+    malformed_at_chunk: int | None = None  # chunk K goes out as an event whose data is not JSON
     for_s: float | None = None         # the rule lapses this long after it was set (a provider "down for a while")
     id: int = field(default_factory=lambda: next(_ids))
     set_at: float = field(default_factory=time.time)

@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from harness.config import HarnessConfig
 from harness.secrets import Redactor
 from harness.world.gateway import start_gateway
-from harness.world.mocks import start_mocks
+from harness.world.mocks import start_fault_proxy, start_mocks
 from harness.world.processes import Child, free_port
 
 WORLD_ENV = "HARNESS_WORLD"
@@ -32,6 +33,8 @@ class WorldInfo:
     providers: dict[str, dict[str, Any]]   # name -> {kind, url}
     started_at: float
     gateway_started_by_harness: bool
+    chaos_url: Optional[str] = None                 # the Toxiproxy API in use, if chaos is enabled
+    chaos_proxies: dict[str, str] = field(default_factory=dict)   # provider -> proxy name
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -53,6 +56,8 @@ class World:
         self._children: list[Child] = []
         self.info: Optional[WorldInfo] = None
         self.info_path = self.workdir / "world.json"
+        self._chaos = None
+        self._created_proxies: list[str] = []
 
     def __enter__(self) -> "World":
         try:
@@ -73,7 +78,9 @@ class World:
             if p.refuses_connections:   # reserved, never bound: connecting to it is refused
                 ports[p.name] = p.port or free_port()
         providers = {p.name: {"kind": p.kind, "name": p.name, "url": f"http://127.0.0.1:{ports[p.name]}",
+                              "control_url": f"http://127.0.0.1:{ports[p.name]}",
                               "refuses_connections": p.refuses_connections} for p in self.cfg.providers}
+        chaos_url, chaos_proxies = self._start_chaos(providers, ports)
         context = {
             "providers": providers,
             "models": self.cfg.models,
@@ -83,15 +90,54 @@ class World:
         gateway, url = start_gateway(self.cfg, self.cfg_path, self.workdir, context, self.redactor)
         if gateway:
             self._children.append(gateway)
-        self.info = WorldInfo(str(self.cfg_path), url, self.key, providers, time.time(), gateway is not None)
+        self.info = WorldInfo(str(self.cfg_path), url, self.key, providers, time.time(), gateway is not None,
+                              chaos_url, chaos_proxies)
         self.info.save(self.info_path)
         return self.info
+
+    def _start_chaos(self, providers: dict[str, dict[str, Any]], ports: dict[str, int]) -> tuple[Optional[str], dict[str, str]]:
+        """Puts the fault proxy between the gateway and the chosen providers: the gateway's config
+        gets the proxy's address, while the harness keeps talking to the mocks directly."""
+        chaos = self.cfg.chaos
+        if not chaos.enabled:
+            return None, {}
+        from harness.chaos.client import ChaosControl
+        if chaos.toxiproxy_url:
+            url = chaos.toxiproxy_url
+        else:
+            child, url = start_fault_proxy(self.workdir, seed=chaos.seed)
+            self._children.append(child)
+        self._chaos = ChaosControl(url)
+        made: dict[str, str] = {}
+        for name in chaos.providers:
+            proxy = f"harness-{name}"
+            old = self._chaos.proxy(proxy)
+            if old is not None:           # left over from an earlier run against the same server
+                self._chaos.server.destroy(old)
+            self._chaos.create(proxy, upstream=f"127.0.0.1:{ports[name]}")
+            self._created_proxies.append(proxy)
+            providers[name]["url"] = "http://" + self._chaos.listen_address(proxy)
+            made[name] = proxy
+        return url, made
 
     @property
     def pids(self) -> dict[str, int]:
         return {c.name: c.pid for c in self._children}
 
     def stop(self) -> None:
+        if self._chaos is not None:
+            # On every exit path: no toxic and no proxy of ours stays behind on a shared server.
+            try:
+                self._chaos.reset()
+                for proxy in self._created_proxies:
+                    p = self._chaos.proxy(proxy)
+                    if p is not None:
+                        self._chaos.server.destroy(p)
+            except Exception as exc:  # the server may already be gone with the world
+                print(f"harness: chaos cleanup: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self._chaos.close()
+            self._chaos = None
+            self._created_proxies.clear()
         grace = self.cfg.target.start.stop_timeout_s if self.cfg.target.start else 5
         for child in reversed(self._children):
             child.stop(grace_s=grace)

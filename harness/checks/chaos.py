@@ -1,0 +1,235 @@
+"""Chaos scenarios: a fault on the gateway's link to a provider (through the Toxiproxy API) or in
+the provider's own stream, and whether the gateway degraded the way it promises.
+
+A scenario is data (matrices/chaos/*.yaml): which toxics, on which link, when (before the request
+or after the first token), and what the gateway must do (`expect`):
+  complete          the caller still gets the whole, correct answer (latency inside the deadline, 1-byte slices)
+  clean_failure     a failover or a clean error within the bound, never a hang; a stream is never
+                    passed off as complete when it is not (truncated, corrupted)
+Every scenario ends by lifting its faults (in a `finally`) and checking recovery: the gateway
+serves normally again within promises.chaos.recovery_s.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Optional
+
+from harness.checks.base import CheckContext, Unsupported, Verdict, check
+from harness.checks.failover import trail
+from harness.oracles import openai_chat as oc
+from harness.oracles import openai_stream as os_
+
+SLACK_S = 2.0
+_ALLOWED = set("0123456789.+-*/() _abcdefghijklmnopqrstuvwxyz")
+
+
+def promise_numbers(ctx: CheckContext) -> dict[str, float]:
+    """What toxic attributes may be written in terms of, so one scenario fits every gateway."""
+    p = ctx.cfg.promises
+    timeout = (p.request_timeout_s or 30) * 1000
+    return {"request_timeout_ms": timeout, "stream_timeout_ms": (p.stream_timeout_s or p.request_timeout_s or 30) * 1000,
+            "total_deadline_ms": (p.total_deadline_s or (p.request_timeout_s or 30) * (1 + p.retries.count) * 2) * 1000}
+
+
+def resolve(value: Any, names: dict[str, float]) -> Any:
+    """A number, or an arithmetic expression over `names` ("total_deadline_ms + 3000")."""
+    if not isinstance(value, str):
+        return value
+    if not set(value) <= _ALLOWED:
+        raise ValueError(f"toxic attribute {value!r}: only numbers, + - * / ( ) and {sorted(names)}")
+    try:
+        return float(eval(value, {"__builtins__": {}}, dict(names)))  # noqa: S307 - checked characters, no builtins
+    except Exception as exc:
+        raise ValueError(f"toxic attribute {value!r}: {exc}") from None
+
+
+def _bound(ctx: CheckContext) -> float:
+    p = ctx.cfg.promises
+    return (p.total_deadline_s or (p.request_timeout_s or 30) * (1 + p.retries.count) * 2) + SLACK_S
+
+
+def _text_ok(ctx: CheckContext, model: str, tag: str, got: Optional[str]) -> Optional[str]:
+    """None when `got` is exactly what a provider answered for this tag, else why not."""
+    answers = [e for p in ctx.providers.values() for e in p.journal(tag=tag) if e.get("answer_text")]
+    if not answers:
+        return "no provider answered"
+    if got not in {a["answer_text"] for a in answers}:
+        return f"the caller got {got!r}, the provider answered {answers[-1]['answer_text']!r}"
+    return None
+
+
+class _Faults:
+    """Adds toxics and provider scripts; lifts every one of them, whatever happens."""
+
+    def __init__(self, ctx: CheckContext, link: str, tag: str) -> None:
+        self.ctx, self.link, self.tag = ctx, link, tag
+        self.proxy = ctx.chaos_proxies.get(link) if ctx.chaos else None
+        self.added: list[str] = []
+
+    def add(self, toxics: list[dict[str, Any]]) -> None:
+        if not toxics:
+            return
+        if self.proxy is None:
+            raise Unsupported(f"no fault proxy on the link to {self.link!r} (chaos.enabled, chaos.providers)")
+        names = promise_numbers(self.ctx)
+        for i, t in enumerate(toxics):
+            name = t.get("name") or f"harness_{self.tag}_{t['type']}_{i}"   # never collides with another scenario's
+            attrs = {k: resolve(v, names) for k, v in (t.get("attributes") or {}).items()}
+            self.ctx.chaos.add_toxic(self.proxy, t["type"], stream=t.get("stream", "downstream"),
+                                     toxicity=t.get("toxicity", 1.0), name=name, **attrs)
+            self.added.append(name)
+
+    def lift(self) -> list[str]:
+        """Removes every toxic this scenario added; returns what could not be removed."""
+        errors = []
+        for name in self.added:
+            try:
+                self.ctx.chaos.remove_toxic(self.proxy, name)
+            except Exception as exc:  # noqa: BLE001 - reported, and the world's /reset still runs at teardown
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        self.added.clear()
+        return errors
+
+
+@check("chaos.scenario")
+def scenario(ctx: CheckContext, expect: str, toxics: Optional[list[dict[str, Any]]] = None,
+             when: str = "before_request", stream: bool = False, script: Optional[dict[str, Any]] = None,
+             link: Optional[str] = None) -> Verdict:
+    model = ctx.role("chaos")
+    provider = ctx.cfg.model(model).provider
+    tag = ctx.tag()
+    faults = _Faults(ctx, link or provider, tag)
+    if script:
+        ctx.provider_of(model).script(tag=tag, **script)
+    injected_at: list[float] = []
+
+    def on_event(ev) -> None:
+        if when == "after_first_token" and not injected_at and '"content"' in ev.data and '"content":""' not in ev.data.replace(" ", ""):
+            faults.add(toxics or [])
+            injected_at.append(time.monotonic())
+
+    bound = _bound(ctx)
+    t0 = time.monotonic()
+    try:
+        if when == "before_request":
+            faults.add(toxics or [])
+        ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {
+            "model": model, "stream": stream,
+            "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]},
+            stream=stream, deadline_s=bound + 10, on_event=on_event if stream else None)
+    finally:
+        lift_errors = faults.lift()
+    elapsed = time.monotonic() - t0
+    attempts = trail(ctx.attempts(tag, [model] + ctx.cfg.promises.fallbacks.get(model, [])))
+    evidence: dict[str, Any] = {"exchange": ex.evidence(), "attempts": attempts, "elapsed_s": round(elapsed, 3),
+                                "bound_s": bound, "toxics": toxics or [], "when": when, "script": script or {}}
+    if injected_at:
+        evidence["fault_at_s"] = round(injected_at[0] - t0, 3)
+    if stream:
+        evidence["events"] = [e.raw.decode("utf-8", "replace") for e in ex.events[-6:]]
+    verdict = _judge(ctx, model, tag, ex, stream, expect, elapsed, bound)
+    verdict.evidence = {**evidence, **verdict.evidence}
+    if lift_errors:   # a fault that outlives its scenario would taint every claim after it
+        raise RuntimeError(f"could not lift the faults: {lift_errors}")
+    if verdict.status == "PASS":
+        recovered = _recovery(ctx, model, stream)
+        verdict.evidence["recovery"] = recovered
+        if recovered["error"]:
+            return Verdict("FAIL", f"{verdict.reason}; but after the fault was lifted: {recovered['error']}",
+                           verdict.evidence)
+        verdict.reason += f"; recovered in {recovered['after_s']:.1f}s"
+    return verdict
+
+
+def _judge(ctx: CheckContext, model: str, tag: str, ex, stream: bool, expect: str, elapsed: float,
+           bound: float) -> Verdict:
+    if elapsed > bound:
+        return Verdict("FAIL", f"the caller waited {elapsed:.1f}s, beyond the {bound:.1f}s the promises allow"
+                               f"{': ' + ex.error if ex.error else ''}")
+    if stream:
+        s = os_.parse(ex.events)
+        complete = s.done and os_.finish_reason_value(s) is not None and not ex.error
+        text = os_.text(s)
+    else:
+        body = ex.json()
+        complete = not ex.error and ex.status == 200 and not oc.full_shape(body)
+        text = oc.text(body)
+    wrong = _text_ok(ctx, model, tag, text) if complete else None
+    if expect == "complete":
+        if not complete:
+            return Verdict("FAIL", f"the answer did not complete: {ex.error or f'HTTP {ex.status}'}")
+        if wrong:
+            return Verdict("FAIL", f"the answer completed but is corrupted: {wrong}")
+        primary = ctx.provider_of(model).name
+        others = sorted({e["provider"] for p in ctx.providers.values() for e in p.journal(tag=tag)} - {primary})
+        if others:
+            return Verdict("FAIL", f"the fault stayed inside the promises, yet the gateway abandoned {primary!r} "
+                                   f"for {others}")
+        return Verdict("PASS", f"the whole answer arrived intact from {primary!r} in {elapsed:.1f}s")
+    # clean_failure: a correct answer (failover, or the fault was survived) or a clean error
+    if complete:
+        if wrong:
+            return Verdict("FAIL", f"a damaged answer was passed off as complete: {wrong}")
+        return Verdict("PASS", f"the caller got a whole, correct answer in {elapsed:.1f}s (failover or survived)")
+    if stream and ex.status == 200:
+        return Verdict("PASS", f"the stream was ended without being marked complete after {elapsed:.1f}s "
+                               f"({ex.error or 'no [DONE]/finish_reason'})")
+    if ex.error:
+        return Verdict("PASS", f"the connection was closed cleanly after {elapsed:.1f}s: {ex.error}")
+    body = ex.json()
+    if ex.status and ex.status >= 400 and isinstance(body, dict) and "error" in body:
+        return Verdict("PASS", f"a clean HTTP {ex.status} error after {elapsed:.1f}s")
+    return Verdict("FAIL", f"neither an answer nor a clean error: HTTP {ex.status}, body {ex.body[:200]!r}")
+
+
+def _recovery(ctx: CheckContext, model: str, stream: bool) -> dict[str, Any]:
+    """Serving normally again, in the scenario's own mode, from the provider itself (not a fallback)."""
+    deadline = time.monotonic() + ctx.cfg.chaos.recovery_s
+    t0, last = time.monotonic(), ""
+    primary = ctx.provider_of(model)
+    while time.monotonic() < deadline:
+        tag = ctx.tag()
+        ex = ctx.chat(model, tag, prompt="Are you back?", stream=stream)
+        if stream:
+            s = os_.parse(ex.events)
+            ok = ex.status == 200 and not ex.error and s.done and os_.finish_reason_value(s) is not None
+        else:
+            ok = ex.status == 200 and not ex.error and not oc.full_shape(ex.json())
+        if ok and [e["status"] for e in primary.journal(tag=tag)] == [200]:
+            return {"after_s": round(time.monotonic() - t0, 3), "error": None}
+        last = ex.error or (f"HTTP {ex.status}" if ex.status != 200 else "answered by another provider")
+        time.sleep(0.5)
+    return {"after_s": round(time.monotonic() - t0, 3),
+            "error": f"not serving normally {ctx.cfg.chaos.recovery_s:.0f}s after the fault was lifted ({last})"}
+
+
+@check("chaos.client_disconnect")
+def client_disconnect(ctx: CheckContext) -> Verdict:
+    """The client goes away mid-stream: the gateway cancels the upstream request and keeps serving."""
+    model = ctx.role("chaos")
+    tag = ctx.tag()
+    prov = ctx.provider_of(model)
+    prov.script(tag=tag, tokens=60, token_delay_ms=100)
+    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {
+        "model": model, "stream": True, "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]},
+        stream=True, close_after_events=3)
+    deadline = time.monotonic() + 10
+    entries = prov.journal(tag=tag)
+    while time.monotonic() < deadline and not (entries and entries[0]["t_done"]):
+        time.sleep(0.2)
+        entries = prov.journal(tag=tag)
+    evidence = {"exchange": ex.evidence(), "upstream": entries}
+    if not entries:
+        return Verdict("FAIL", "the request never reached the provider", evidence)
+    e = entries[0]
+    if e["completed"]:
+        return Verdict("FAIL", f"the upstream stream ran to the end ({e['chunks_sent']} chunks) after the client left: "
+                               "it was not cancelled", evidence)
+    if not e["t_done"]:
+        return Verdict("FAIL", "10s after the client left, the upstream stream was still running", evidence)
+    others = ctx.chat(model, ctx.tag())
+    if others.status != 200:
+        return Verdict("FAIL", f"after a client left, the next request got HTTP {others.status}", evidence)
+    return Verdict("PASS", f"the upstream stream was cancelled after {e['chunks_sent']} of 60+ chunks "
+                           f"({e['t_done'] - e['t_received']:.1f}s) and the gateway kept serving", evidence)

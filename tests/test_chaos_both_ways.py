@@ -1,0 +1,92 @@
+"""Chaos claims, both ways: PASS against a gateway that degrades as promised, FAIL against one
+with that promise broken. The faults go through our fault proxy (harness.chaos) between the
+faulty gateway and a mock provider, exactly as in a real run.
+"""
+from __future__ import annotations
+
+import pytest
+
+from faulty_gateway import Running, Spec
+from harness import catalog
+from harness.chaos.client import ChaosControl
+from harness.checks import base
+from harness.client.control import ProviderControl
+from harness.client.http import GatewayClient
+from harness.config import ProviderCfg, parse
+from harness.world.mocks import start_fault_proxy, start_mocks
+
+KEY = "sk-good-key-1234567"
+CLAIMS = {c.id: c for c in catalog.load_all(known_checks=set(base.load_all())) if c.lane == "Chaos" and c.check}
+
+# claim id -> the break switch that must turn it to FAIL (None: no natural way to break it here)
+BREAKS = {
+    "CM-19.1": "no_timeout", "CM-19.2": "no_timeout", "CM-19.3": "stream_fake_complete",
+    "CM-19.4": "timeout_too_short", "CM-19.5": "no_timeout", "CM-19.6": "failover_garbage",
+    "CM-19.7": "stream_fake_complete", "CM-19.8": None, "CM-19.9": None, "CM-19.10": "sse_per_read",
+    "CM-19.11": "stream_fake_complete", "CM-20.1": "stream_fake_complete", "CM-20.2": "stream_fake_complete",
+    "CM-20.3": "pass_malformed", "CM-20.4": "keep_upstream_after_disconnect",
+}
+
+
+def test_every_chaos_claim_with_a_check_is_covered():
+    assert set(BREAKS) == set(CLAIMS)
+    # the ones without a broken variant are few and named
+    assert [k for k, v in BREAKS.items() if v is None] == ["CM-19.8", "CM-19.9"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp("chaos")
+    mocks, ports = start_mocks([ProviderCfg(name=n, kind="openai") for n in ("ca", "ob")], d)
+    fp, api = start_fault_proxy(d, seed=3)
+    chaos = ChaosControl(api)
+    chaos.create("harness-ca", upstream=f"127.0.0.1:{ports['ca']}")
+    yield {"direct": {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}, "chaos": chaos,
+           "via_proxy": "http://" + chaos.listen_address("harness-ca")}
+    chaos.close()
+    fp.stop(grace_s=3)
+    mocks.stop(grace_s=3)
+
+
+def run_claim(claim_id: str, world, breaks: set[str]) -> base.Verdict:
+    cfg = parse({
+        "target": {"name": "faulty", "url": "http://placeholder", "auth": {"key": KEY}},
+        "providers": [{"name": "ca", "kind": "openai"}, {"name": "ob", "kind": "openai"}],
+        "models": [{"name": "chaos-model", "provider": "ca"}, {"name": "chaos-backup", "provider": "ob"}],
+        "roles": {"chaos": "chaos-model"},
+        "chaos": {"enabled": True, "providers": ["ca"], "recovery_s": 5},
+        "promises": {"fallbacks": {"chaos-model": ["chaos-backup"]}, "failover": {"preset": "5xx-and-429"},
+                     "retries": {"count": 1}, "request_timeout_s": 1, "stream_timeout_s": 1, "total_deadline_s": 3},
+    }, "chaos harness.yaml")
+    spec = Spec(deployments={"chaos-model": (world["via_proxy"], "chaos-model"),
+                             "chaos-backup": (world["direct"]["ob"], "chaos-backup")},
+                fallbacks=cfg.promises.fallbacks, keys={KEY}, breaks=breaks)
+    gw = Running(spec)
+    try:
+        cfg.target.url = gw.url
+        ctx = base.CheckContext(cfg, GatewayClient(gw.url, "Authorization", f"Bearer {KEY}", stream_s=30),
+                                {n: ProviderControl(n, u) for n, u in world["direct"].items()}, KEY, claim_id)
+        ctx.chaos, ctx.chaos_proxies = world["chaos"], {"ca": "harness-ca"}
+        claim = CLAIMS[claim_id]
+        return base.run(ctx, claim.check, dict(claim.params))
+    finally:
+        world["chaos"].reset()     # whatever the check left, nothing carries over
+        gw.stop()
+
+
+@pytest.mark.parametrize("claim_id", sorted(BREAKS, key=catalog.id_key))
+def test_chaos_claim_passes_when_the_gateway_degrades_as_promised(claim_id, world):
+    v = run_claim(claim_id, world, set())
+    assert v.status == "PASS", (v.status, v.reason, v.evidence)
+
+
+@pytest.mark.parametrize("claim_id", sorted(k for k, v in BREAKS.items() if v))
+def test_chaos_claim_fails_when_the_promise_is_broken(claim_id, world):
+    v = run_claim(claim_id, world, {BREAKS[claim_id]})
+    assert v.status == "FAIL", (BREAKS[claim_id], v.status, v.reason, v.evidence)
+
+
+def test_checks_lift_their_toxics_even_when_they_fail(world):
+    run_claim("CM-19.1", world, {"no_timeout"})
+    proxy = world["chaos"].proxy("harness-ca")
+    assert proxy.toxics() == {}
