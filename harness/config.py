@@ -57,6 +57,7 @@ class Paths(_Strict):
     messages: str = "/v1/messages"
     models: str = "/v1/models"
     health: str = "/health"
+    realtime: str = "/v1/realtime"
 
 
 class Target(_Strict):
@@ -65,7 +66,7 @@ class Target(_Strict):
     start: Optional[StartSpec] = None  # or one the harness starts and stops itself
     auth: AuthSpec = AuthSpec()
     paths: Paths = Paths()
-    protocols: list[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = ["openai_chat"]
+    protocols: list[Literal["openai_chat", "openai_responses", "anthropic_messages", "openai_realtime"]] = ["openai_chat"]
 
     @field_validator("url")
     @classmethod

@@ -32,7 +32,7 @@ BREAKS = {
     "no_cache", "cache_ignores_model", "cache_ignores_messages", "cache_ignores_temperature",
     "cache_never_expires", "cache_stream_mismatch",
     "idempotency_ignored", "idempotency_ignores_key", "no_usage_estimate",
-    "sse_per_read", "pass_malformed", "keep_upstream_after_disconnect",
+    "sse_per_read", "pass_malformed", "keep_upstream_after_disconnect", "ws_keep_upstream",
 }
 
 
@@ -128,8 +128,32 @@ class Gateway:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/v1/realtime", self.realtime)
         app.router.add_get("/health", self.health)
         return app
+
+    async def realtime(self, request: web.Request) -> web.StreamResponse:
+        """Forwards a realtime websocket to the model's provider, both ways."""
+        model = request.query.get("model", "")
+        if model not in self.spec.deployments:
+            return self.error(404, f"unknown model {model}")
+        base, upstream = self.spec.deployments[model]
+        client = web.WebSocketResponse()
+        await client.prepare(request)
+        assert self.session is not None
+        async with self.session.ws_connect(base.replace("http", "ws", 1) + f"/v1/realtime?model={upstream}") as up:
+            async def down() -> None:
+                async for msg in up:
+                    if msg.type == aiohttp.WSMsgType.TEXT and not client.closed:
+                        await client.send_str(msg.data)
+            pump = asyncio.ensure_future(down())
+            async for msg in client:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await up.send_str(msg.data)
+            if "ws_keep_upstream" in self.spec.breaks:
+                await asyncio.sleep(5)   # broken: the provider's stream runs on for nobody
+            pump.cancel()
+        return client
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -24,7 +24,7 @@ BREAKS = {
     "CM-19.4": "timeout_too_short", "CM-19.5": "no_timeout", "CM-19.6": "failover_garbage",
     "CM-19.7": "stream_fake_complete", "CM-19.8": None, "CM-19.9": None, "CM-19.10": "sse_per_read",
     "CM-19.11": "stream_fake_complete", "CM-20.1": "stream_fake_complete", "CM-20.2": "stream_fake_complete",
-    "CM-20.3": "pass_malformed", "CM-20.4": "keep_upstream_after_disconnect",
+    "CM-20.3": "pass_malformed", "CM-20.4": "keep_upstream_after_disconnect", "CM-19.12": "ws_keep_upstream",
 }
 
 
@@ -50,10 +50,12 @@ def world(tmp_path_factory):
 
 def run_claim(claim_id: str, world, breaks: set[str]) -> base.Verdict:
     cfg = parse({
-        "target": {"name": "faulty", "url": "http://placeholder", "auth": {"key": KEY}},
+        "target": {"name": "faulty", "url": "http://placeholder", "auth": {"key": KEY},
+                   "protocols": ["openai_chat", "openai_realtime"]},
         "providers": [{"name": "ca", "kind": "openai"}, {"name": "ob", "kind": "openai"}],
         "models": [{"name": "chaos-model", "provider": "ca"}, {"name": "chaos-backup", "provider": "ob"}],
         "roles": {"chaos": "chaos-model"},
+        "defaults": {"openai_model": "chaos-backup"},
         "chaos": {"enabled": True, "providers": ["ca"], "recovery_s": 5},
         "promises": {"fallbacks": {"chaos-model": ["chaos-backup"]}, "failover": {"preset": "5xx-and-429"},
                      "retries": {"count": 1}, "request_timeout_s": 1, "stream_timeout_s": 1, "total_deadline_s": 3},

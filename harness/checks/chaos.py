@@ -233,3 +233,84 @@ def client_disconnect(ctx: CheckContext) -> Verdict:
         return Verdict("FAIL", f"after a client left, the next request got HTTP {others.status}", evidence)
     return Verdict("PASS", f"the upstream stream was cancelled after {e['chunks_sent']} of 60+ chunks "
                            f"({e['t_done'] - e['t_received']:.1f}s) and the gateway kept serving", evidence)
+
+
+@check("chaos.websocket_drop")
+def websocket_drop(ctx: CheckContext) -> Verdict:
+    """A websocket session cut mid-response: the gateway cancels the upstream stream, and on
+    reconnect the client gets a clean, complete response (no resume is promised, so a clean
+    restart: nothing duplicated, nothing left over from the dropped one)."""
+    from harness.client.ws import Session, WSError
+
+    if "openai_realtime" not in ctx.cfg.target.protocols:
+        raise Unsupported("the gateway exposes no realtime websocket route (target.protocols: openai_realtime)")
+    model = ctx.model("openai")
+    prov = ctx.provider_of(model)
+    url = ctx.gateway.base_url.replace("http://", "ws://", 1) + ctx.cfg.target.paths.realtime + f"?model={model}"
+    headers = dict(ctx.gateway.auth)
+    first, second = ctx.tag(), ctx.tag()
+    prov.script(tag=first, tokens=40, token_delay_ms=50)
+    evidence: dict[str, Any] = {"url": url.split("?")[0]}
+
+    def ask(session, tag: str) -> None:
+        session.send({"type": "response.create",
+                      "response": {"modalities": ["text"], "instructions": f"Say something. [h:{tag}]"}})
+
+    try:
+        s1 = Session(url, headers)
+    except WSError as exc:
+        return Verdict("FAIL", str(exc), evidence)
+    try:
+        why = s1.recv_until(lambda e: e.get("type") == "session.created", 10)
+        if why:
+            return Verdict("FAIL", f"no session.created: {why}", {**evidence, "events": s1.events})
+        ask(s1, first)
+        deltas = 0
+
+        def three_deltas(e: dict[str, Any]) -> bool:
+            nonlocal deltas
+            deltas += e.get("type") == "response.output_text.delta"
+            return deltas >= 3
+        why = s1.recv_until(three_deltas, 15)
+        if why:
+            return Verdict("FAIL", f"the first response never streamed: {why}", {**evidence, "events": s1.events[-5:]})
+    finally:
+        s1.drop()
+    t_drop = time.time()
+    deadline = time.monotonic() + 10
+    entries = prov.journal(tag=first)
+    while time.monotonic() < deadline and not (entries and entries[0]["t_done"]):
+        time.sleep(0.2)
+        entries = prov.journal(tag=first)
+    evidence["dropped_upstream"] = entries
+    if not entries:
+        return Verdict("FAIL", "the dropped session's response never reached the provider", evidence)
+    e = entries[0]
+    if e["completed"] or not e["t_done"]:
+        return Verdict("FAIL", f"the upstream response ran on after the client dropped ({e['chunks_sent']} of 40 deltas"
+                               f"{', to the end' if e['completed'] else ', still running after 10s'}): a leaked stream", evidence)
+    evidence["upstream_cancelled_after_s"] = round(max(0.0, e["t_done"] - t_drop), 3)
+    try:
+        s2 = Session(url, headers)
+    except WSError as exc:
+        return Verdict("FAIL", f"reconnecting failed: {exc}", evidence)
+    try:
+        why = s2.recv_until(lambda e: e.get("type") == "session.created", 10) or None
+        if not why:
+            ask(s2, second)
+            why = s2.recv_until(lambda e: e.get("type") == "response.done", 20)
+        evidence["reconnected_events"] = [ev.get("type") for ev in s2.events]
+        if why:
+            return Verdict("FAIL", f"after reconnecting, no complete response: {why}", evidence)
+        text = "".join(ev.get("delta", "") for ev in s2.events if ev.get("type") == "response.output_text.delta")
+        want = [x["answer_text"] for x in prov.journal(tag=second)]
+        if [text] != want:
+            return Verdict("FAIL", f"after reconnecting the text was {text!r}; the provider sent {want!r} "
+                                   "(duplicated or left-over output)", evidence)
+        if sum(ev.get("type") == "response.done" for ev in s2.events) != 1:
+            return Verdict("FAIL", "after reconnecting, more than one response.done arrived", evidence)
+    finally:
+        s2.close()
+    return Verdict("PASS", f"the upstream stream was cancelled {evidence['upstream_cancelled_after_s']}s after the drop "
+                           f"({e['chunks_sent']} of 40 deltas); the reconnected session got one clean, complete response",
+                   evidence)

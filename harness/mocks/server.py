@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from harness.mocks import anthropic_api, openai_api
+from harness.mocks import anthropic_api, openai_api, realtime_api
 from harness.mocks.exchange import begin
 from harness.mocks.journal import Journal
 from harness.mocks.script import Rule, Script
@@ -61,6 +61,7 @@ class Provider:
             for prefix in ("/v1", ""):  # gateways differ on whether api_base carries /v1
                 app.router.add_post(f"{prefix}/chat/completions", self._route(openai_api.chat_completions, shape))
                 app.router.add_post(f"{prefix}/responses", self._route(openai_api.responses, shape))
+            app.router.add_get("/v1/realtime", self._realtime)
         else:
             app.router.add_post("/v1/messages", self._route(anthropic_api.messages, anthropic_api.error_shape))
         return app
@@ -70,6 +71,9 @@ class Provider:
             ex = await begin(request, self.journal, self.script, self.rng, shape)
             return await handler(ex)
         return serve
+
+    async def _realtime(self, request: web.Request) -> web.StreamResponse:
+        return await realtime_api.session(request, self.journal, self.script)
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response(openai_api.models_payload(self.spec.models))
