@@ -16,18 +16,21 @@ from harness.world.mocks import start_fault_proxy
 
 class _Echo(socketserver.BaseRequestHandler):
     def handle(self):
-        while True:
-            data = self.request.recv(65536)
-            if not data:
-                return
-            self.request.sendall(data)
+        try:
+            while data := self.request.recv(65536):
+                self.request.sendall(data)
+        except OSError:   # the proxy reset us on purpose
+            pass
 
 
 class _Source(socketserver.BaseRequestHandler):
     """Sends the number of bytes the client asks for (an ASCII line), then closes."""
     def handle(self):
-        n = int(self.request.recv(64).split(b"\n")[0])
-        self.request.sendall(b"x" * n)
+        try:
+            n = int(self.request.recv(64).split(b"\n")[0])
+            self.request.sendall(b"x" * n)
+        except (OSError, ValueError):   # the client went away, or a toxic cut the request
+            pass
 
 
 def _serve(handler):

@@ -265,6 +265,7 @@ class Proxy:
 
     async def stop(self) -> None:
         """Disabling closes the listener and every live connection."""
+        self.enabled = False
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -274,6 +275,10 @@ class Proxy:
         self.enabled = False
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.enabled:
+            # Accepted by the kernel just as the proxy was disabled: a disabled proxy has no connections.
+            writer.transport.abort()
+            return
         conn = Connection(self, self._accepted, (reader, writer))
         self._accepted += 1
         self.connections.add(conn)
