@@ -10,6 +10,6 @@ fi
 stamp=.venv/.harness-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[proxy,chaos,dev]'
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[proxy,chaos,load,dev]'
   touch "$stamp"
 fi

@@ -1,0 +1,1 @@
+"""The load lane: locust underneath, streaming-aware metrics in HDR histograms."""

@@ -1,0 +1,155 @@
+"""Locust users for LLM gateways; run by `harness load`, or by hand:
+
+    HARNESS_LOAD_SPEC='{"path": "/v1/chat/completions", "model": "gpt-mock", "auth": "Bearer sk-..."}' \
+        locust -f harness/load/locustfile.py --headless -u 50 -r 50 -t 30s --host http://127.0.0.1:4000 StreamUser
+
+Traps handled here: locust's own time for a `stream=True` request stops at the headers, so the
+task times the stream itself (TTFT, each inter-token gap, end to end) and reports the whole
+stream's time as the request's; per-token figures go to HDR histograms, never to locust's request
+events, so they cannot inflate the request rate. Workers send their histograms to the master with
+each report (`report_to_master`), and the master merges them exactly.
+
+ChatUser is a FastHttpUser (geventhttpclient), the faster client. StreamUser is not: its
+`iter_content` reads until it has filled the chunk size, so a token's arrival time is lost (TTFT
+came out as the whole stream's time in our accuracy test); requests' `iter_content(None)`
+yields bytes as they arrive, so StreamUser is an HttpUser.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from typing import Any
+
+from locust import FastHttpUser, HttpUser, constant, events, task
+
+from harness.load.metrics import Recorder
+
+SPEC: dict[str, Any] = json.loads(os.environ.get("HARNESS_LOAD_SPEC", "{}"))
+LOCAL = Recorder()     # this process's figures since its last report
+TOTAL = Recorder()     # on the master (or a lone local runner): everything
+
+
+def _headers() -> dict[str, str]:
+    h = {"Content-Type": "application/json"}
+    if SPEC.get("auth"):
+        h[SPEC.get("auth_header", "Authorization")] = SPEC["auth"]
+    return h
+
+
+def _body(stream: bool) -> dict[str, Any]:
+    # A fresh tag per request keeps a response cache from answering in the provider's place.
+    body: dict[str, Any] = {"model": SPEC.get("model", "gpt-mock"), "max_tokens": SPEC.get("max_tokens", 64),
+                            "messages": [{"role": "user", "content": f"Load test. [h:load-{secrets.token_hex(6)}]"}]}
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _error(kind: str) -> None:
+    LOCAL.count("requests")
+    LOCAL.count(f"error:{kind}")
+
+
+class ChatUser(FastHttpUser):
+    """Plain chat completions; latency is the whole exchange."""
+    wait_time = constant(SPEC.get("think_s", 0))
+    network_timeout = connection_timeout = SPEC.get("timeout_s", 60)
+
+    @task
+    def chat(self) -> None:
+        t0 = time.perf_counter()
+        with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(False), headers=_headers(),
+                              name="chat", catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+                return _error(f"http_{r.status_code}")
+            LOCAL.count("requests")
+            LOCAL.record("latency", time.perf_counter() - t0)
+
+
+class StreamUser(HttpUser):
+    """SSE chat completions: TTFT, inter-token latency, end-to-end time, tokens."""
+    wait_time = constant(SPEC.get("think_s", 0))
+
+    @task
+    def stream(self) -> None:
+        t0 = time.perf_counter()
+        with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(True), headers=_headers(),
+                              name="chat.stream", stream=True, catch_response=True,
+                              timeout=SPEC.get("timeout_s", 60)) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+                return _error(f"http_{r.status_code}")
+            first = last = None
+            tokens, usage_tokens, done, buf = 0, None, False, b""
+            try:
+                for chunk in r.iter_content(chunk_size=None):
+                    now = time.perf_counter()
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        if not line.startswith(b"data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == b"[DONE]":
+                            done = True
+                            continue
+                        try:
+                            ev = json.loads(data)
+                        except ValueError:
+                            continue
+                        if ev.get("usage"):
+                            usage_tokens = ev["usage"].get("completion_tokens")
+                        for ch in ev.get("choices") or []:
+                            if (ch.get("delta") or {}).get("content"):
+                                if first is None:
+                                    first = now
+                                    LOCAL.record("ttft", now - t0)
+                                else:
+                                    LOCAL.record("itl", now - last)
+                                last = now
+                                tokens += 1
+            except Exception as exc:  # noqa: BLE001 - a broken stream is a finding, not a crash
+                r.failure(f"stream broke: {type(exc).__name__}")
+                return _error(f"stream_broken:{type(exc).__name__}")
+            end = time.perf_counter()
+            r.request_meta["response_time"] = (end - t0) * 1000   # the whole stream, not the headers
+            if not done or first is None:
+                r.failure("stream ended without [DONE] or content")
+                return _error("incomplete_stream")
+            LOCAL.count("requests")
+            LOCAL.count("tokens_chunks", tokens)
+            if usage_tokens is not None:
+                LOCAL.count("tokens_usage", usage_tokens)
+            LOCAL.record("e2e", end - t0)
+            if tokens > 1:
+                # Time per output token: (e2e - ttft) / (tokens - 1), tokens from usage when given.
+                n = usage_tokens if usage_tokens and usage_tokens > 1 else tokens
+                LOCAL.record("tpot", (end - first) / (n - 1))
+
+
+@events.report_to_master.add_listener
+def _send_histograms(client_id: str, data: dict[str, Any]) -> None:
+    data["harness_hdr"] = LOCAL.encode()
+    LOCAL.__init__()   # each report carries what is new since the last one
+
+
+@events.worker_report.add_listener
+def _merge_worker(client_id: str, data: dict[str, Any]) -> None:
+    TOTAL.merge(data.get("harness_hdr") or {})
+
+
+@events.quitting.add_listener
+def _write(environment, **kwargs: Any) -> None:
+    from locust.runners import WorkerRunner
+    if isinstance(environment.runner, WorkerRunner) or not SPEC.get("out"):
+        return
+    TOTAL.merge(LOCAL.encode())   # a local run (no workers) recorded here
+    stats = environment.stats.total
+    with open(SPEC["out"], "w") as f:
+        json.dump({"hdr": TOTAL.encode(), "table": TOTAL.table(), "counts": TOTAL.counts,
+                   "locust": {"requests": stats.num_requests, "failures": stats.num_failures,
+                              "rps": stats.total_rps}}, f)

@@ -1,0 +1,58 @@
+"""Latency figures you can gate a release on: HDR histograms (microsecond resolution, 3 significant
+digits), not locust's rounded buckets, encoded so that workers' histograms merge exactly."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3   # 1 us .. 1 hour
+PERCENTILES = (50, 90, 95, 99, 99.9)
+METRICS = ("latency", "ttft", "itl", "e2e")            # plain request; time to first token; between tokens; whole stream
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.h: dict[str, HdrHistogram] = {}
+        self.counts: dict[str, int] = {}
+
+    def record(self, metric: str, seconds: float) -> None:
+        h = self.h.get(metric)
+        if h is None:
+            h = self.h[metric] = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+        h.record_value(max(LOWEST_US, min(HIGHEST_US, int(seconds * 1_000_000))))
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def encode(self) -> dict[str, object]:
+        return {"histograms": {k: h.encode().decode() for k, h in self.h.items()}, "counts": dict(self.counts)}
+
+    def merge(self, encoded: dict[str, object]) -> None:
+        for k, blob in (encoded.get("histograms") or {}).items():   # type: ignore[union-attr]
+            other = HdrHistogram.decode(blob.encode() if isinstance(blob, str) else blob)
+            if k in self.h:
+                self.h[k].add(other)
+            else:
+                self.h[k] = other
+        for k, n in (encoded.get("counts") or {}).items():          # type: ignore[union-attr]
+            self.count(k, n)
+
+    def table(self) -> dict[str, dict[str, float]]:
+        """Per metric: count, p50 ... p99.9, max and mean, in milliseconds."""
+        out = {}
+        for k, h in self.h.items():
+            row: dict[str, float] = {"count": h.get_total_count()}
+            for p in PERCENTILES:
+                row[f"p{p:g}"] = h.get_value_at_percentile(p) / 1000
+            row["max"] = h.get_max_value() / 1000
+            row["mean"] = h.get_mean_value() / 1000
+            out[k] = row
+        return out
+
+
+def merged(blobs: Iterable[dict[str, object]]) -> Recorder:
+    r = Recorder()
+    for b in blobs:
+        r.merge(b)
+    return r

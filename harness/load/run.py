@@ -1,0 +1,63 @@
+"""Runs one load profile with locust, in a process of its own (gevent's monkey-patching must not
+meet pytest or the harness), bounded in time, and reads back the merged HDR figures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.config import ConfigError, _loc
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+PROFILES = Path(__file__).resolve().parent.parent.parent / "matrices" / "load"
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    user: str = Field("StreamUser", pattern="^(ChatUser|StreamUser)$")
+    users: int = Field(ge=1, le=5000)            # closed model: this many concurrent users
+    spawn_rate: float = Field(gt=0)
+    duration_s: float = Field(gt=0, le=3600)     # every run is bounded in time
+    think_s: float = Field(0, ge=0)
+    tokens: int = Field(12, ge=1, le=4096)       # answer length the mock provider streams
+    token_delay_ms: float = Field(0, ge=0)       # the provider's pace between tokens
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = Path(name_or_path)
+    if not path.exists():
+        path = PROFILES / f"{name_or_path}.yaml"
+    try:
+        return Profile.model_validate(yaml.safe_load(path.read_text()))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the load profile: {exc.strerror}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{path}: {_loc(tuple(err['loc']))}: {err['msg']}") from None
+
+
+def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int = 0,
+        auth_header: str = "Authorization") -> dict[str, Any]:
+    out = Path(tempfile.mkdtemp(prefix="harness-load-")) / "result.json"
+    spec = {"path": path, "model": model, "auth": auth, "auth_header": auth_header,
+            "think_s": profile.think_s, "out": str(out)}
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+            "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{profile.duration_s:g}s",
+            "--stop-timeout", "10", "--host", host, "--loglevel", "WARNING", profile.user]
+    if workers > 1:
+        argv += ["--processes", str(workers)]
+    import os
+    env = {**os.environ, "HARNESS_LOAD_SPEC": json.dumps(spec)}
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True,
+                          timeout=profile.duration_s + 90)   # bounded, whatever locust does
+    if not out.exists():
+        raise RuntimeError(f"locust wrote no result (exit {proc.returncode}): {proc.stderr[-1500:]}")
+    return json.loads(out.read_text())

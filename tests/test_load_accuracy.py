@@ -1,0 +1,45 @@
+"""The load generator's figures match a latency distribution scripted at the mock provider.
+
+The mock provider is the target here on purpose: this tests the harness's own measuring, not a
+gateway. Script: headers after 50 ms +- 10 ms (uniform), then 10 tokens 20 ms apart.
+"""
+from __future__ import annotations
+
+import pytest
+
+from harness.load.run import Profile, run
+
+
+@pytest.fixture(scope="module")
+def scripted(mocks):
+    oa = mocks["oa"]
+    oa.script(latency_ms=[50, 10], tokens=10, token_delay_ms=20)   # every request, every tag
+    yield mocks["urls"]["oa"]
+    oa.clear_script()
+
+
+def test_stream_figures_match_the_script(scripted):
+    profile = Profile(name="accuracy", user="StreamUser", users=10, spawn_rate=10, duration_s=6)
+    result = run(profile, scripted, "/v1/chat/completions", "m", auth=None)
+    t = result["table"]
+    n = result["counts"]["requests"]
+    assert n >= 50 and not [k for k in result["counts"] if k.startswith("error")], result["counts"]
+    # TTFT = the scripted header delay (40..60 ms) plus a few ms of processing.
+    assert 45 <= t["ttft"]["p50"] <= 60, t["ttft"]
+    assert 55 <= t["ttft"]["p99"] <= 75, t["ttft"]
+    assert t["ttft"]["count"] == n
+    # Inter-token latency = the scripted 20 ms pace.
+    assert 18 <= t["itl"]["p50"] <= 24, t["itl"]
+    assert t["itl"]["count"] == n * 9
+    # End to end = TTFT + 9 gaps of 20 ms.
+    assert 220 <= t["e2e"]["p50"] <= 260, t["e2e"]
+    # Locust counted each stream once, with the whole stream's time.
+    assert result["locust"]["requests"] == n
+
+
+def test_plain_latency_matches_the_script(scripted):
+    profile = Profile(name="accuracy-plain", user="ChatUser", users=10, spawn_rate=10, duration_s=5)
+    result = run(profile, scripted, "/v1/chat/completions", "m", auth=None)
+    t = result["table"]["latency"]
+    # A plain answer is sent after headers delay + generation (first token + 9 x 20 ms).
+    assert 220 <= t["p50"] <= 260 and t["p99"] <= 290, t
