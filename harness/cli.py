@@ -36,6 +36,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                           only=tuple(args.only or ()), matrices=Path(args.matrices), verbose=not args.quiet))
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    from harness.load.lane import run_lane
+    from harness.load.run import load_profile
+    from harness.world.processes import install_signal_handlers
+    install_signal_handlers()
+    cfg, path = load(_config_path(args.config))
+    return run_lane(cfg, path, load_profile(args.profile), Path(args.out), workers=args.workers,
+                    direct=not args.no_direct)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.checks.base import load_all
     cfg, path = load(_config_path(args.config))
@@ -88,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--only", action="append", metavar="ID", help="only claims with this id or id prefix (repeatable)")
     r.add_argument("--quiet", "-q", action="store_true", help="one character per claim instead of one line")
     r.set_defaults(fn=cmd_run)
+
+    ld = sub.add_parser("load", help="run a load profile through the gateway and straight at the provider",
+                        description="Runs a profile from matrices/load with locust, once through the gateway and once "
+                                    "straight at the mock provider, and reports percentiles (HDR), the gateway's "
+                                    "overhead, stream buffering and the gates of harness.yaml (exit 1 if one fails).")
+    ld.add_argument("--config", "-c", metavar="FILE", help="target definition (default: ./harness.yaml, else the embedded one)")
+    ld.add_argument("--profile", "-p", default="smoke", help="a name in matrices/load or a YAML path (default: %(default)s)")
+    ld.add_argument("--workers", "-w", type=int, default=0, help="locust worker processes (one per core); 0: one process")
+    ld.add_argument("--out", "-o", default="harness-out/load", metavar="DIR", help="output directory (default: %(default)s)")
+    ld.add_argument("--no-direct", action="store_true", help="skip the run straight at the provider (no overhead figures)")
+    ld.set_defaults(fn=cmd_load)
 
     v = sub.add_parser("validate", help="check harness.yaml and the claim catalog, start nothing")
     common(v)

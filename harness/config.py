@@ -209,6 +209,23 @@ class Chaos(_Strict):
         return v.rstrip("/") if v else v
 
 
+class Gate(_Strict):
+    """A release gate on the load lane: a percentile under a bound, or an error rate under one."""
+    metric: Literal["latency", "ttft", "itl", "e2e", "tpot", "error_rate"]
+    percentile: Optional[float] = Field(None, gt=0, le=100)
+    max_ms: Optional[float] = Field(None, gt=0)
+    max_rate: Optional[float] = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Gate":
+        if self.metric == "error_rate":
+            if self.max_rate is None:
+                raise ValueError("an error_rate gate needs max_rate")
+        elif self.percentile is None or self.max_ms is None:
+            raise ValueError(f"a {self.metric} gate needs percentile and max_ms")
+        return self
+
+
 class Defaults(_Strict):
     openai_model: Optional[str] = None       # the model conformance checks speak OpenAI to
     anthropic_model: Optional[str] = None    # the model routed to an Anthropic-style provider
@@ -224,6 +241,7 @@ class HarnessConfig(_Strict):
     defaults: Defaults = Defaults()
     roles: Roles = Roles()
     chaos: Chaos = Chaos()
+    gates: list[Gate] = []
     claims: list[str] = []    # claim ids or id prefixes to run; empty: all
 
     @model_validator(mode="after")
