@@ -68,10 +68,7 @@ def _rl(ctx: CheckContext, slot: int):
     rl = ctx.cfg.promises.rate_limit
     if rl is None:
         raise Unsupported("the gateway promises no rate limit (promises.rate_limit)")
-    models = ctx.cfg.roles.rate_limit
-    if slot >= len(models):
-        raise Unsupported(f"rate-limit claims need {slot + 1} models of their own (roles.rate_limit)")
-    return rl, models[slot]
+    return rl, ctx.slot("rate_limit", slot)
 
 
 def _burst(ctx: CheckContext, model: str, tag: str, n: int, start: int = 0) -> list:

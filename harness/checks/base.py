@@ -81,6 +81,13 @@ class CheckContext:
             raise Unsupported(f"no model has the {name!r} role (roles.{name} in harness.yaml)")
         return value
 
+    def slot(self, role: str, slot: int) -> str:
+        """The model a stateful claim has to itself: the `slot`-th of a list role (roles.breaker...)."""
+        models = getattr(self.cfg.roles, role)
+        if slot >= len(models):
+            raise Unsupported(f"these claims need {slot + 1} models of their own (roles.{role}), the config has {len(models)}")
+        return models[slot]
+
     def chain(self, model: str, min_len: int = 1) -> list[str]:
         chain = self.cfg.promises.fallbacks.get(model, [])
         if len(chain) < min_len:
@@ -114,13 +121,15 @@ class CheckContext:
 
     # -- request builders -------------------------------------------------------------------
     def chat(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.",
+             deadline_s: Optional[float] = None, on_event: Any = None, close_after_events: Optional[int] = None,
              **extra: Any) -> Exchange:
         body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": f"{prompt} [h:{tag}]"}],
                                 **extra}
         if stream:
             body["stream"] = True
         return self.gateway.request("POST", self.cfg.target.paths.chat, body, stream=stream,
-                                    headers=self.model_headers(model))
+                                    headers=self.model_headers(model), deadline_s=deadline_s, on_event=on_event,
+                                    close_after_events=close_after_events)
 
     def messages(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.",
                  **extra: Any) -> Exchange:

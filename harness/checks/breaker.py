@@ -19,11 +19,8 @@ class _Rig:
         b = ctx.cfg.promises.breaker
         if b is None:
             raise Unsupported("the gateway promises no circuit breaker (promises.breaker)")
-        models = ctx.cfg.roles.breaker
-        if slot >= len(models):
-            raise Unsupported(f"breaker claims need {slot + 1} breaker models (roles.breaker), the config has {len(models)}")
         self.ctx, self.b = ctx, b
-        self.model = models[slot]
+        self.model = ctx.slot("breaker", slot)
         self.chain = ctx.chain(self.model)
         self.tag = ctx.tag()
         self.prov = ctx.provider_of(self.model)

@@ -114,10 +114,7 @@ def scenario(ctx: CheckContext, expect: str, toxics: Optional[list[dict[str, Any
     try:
         if when == "before_request":
             faults.add(toxics or [])
-        ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {
-            "model": model, "stream": stream,
-            "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]},
-            stream=stream, deadline_s=bound + 10, on_event=on_event if stream else None)
+        ex = ctx.chat(model, tag, stream=stream, deadline_s=bound + 10, on_event=on_event if stream else None)
     finally:
         lift_errors = faults.lift()
     elapsed = time.monotonic() - t0
@@ -211,9 +208,7 @@ def client_disconnect(ctx: CheckContext) -> Verdict:
     tag = ctx.tag()
     prov = ctx.provider_of(model)
     prov.script(tag=tag, tokens=60, token_delay_ms=100)
-    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {
-        "model": model, "stream": True, "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]},
-        stream=True, close_after_events=3)
+    ex = ctx.chat(model, tag, stream=True, close_after_events=3)
     deadline = time.monotonic() + 10
     entries = prov.journal(tag=tag)
     while time.monotonic() < deadline and not (entries and entries[0]["t_done"]):

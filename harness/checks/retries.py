@@ -116,9 +116,7 @@ def silent_provider_deadline(ctx: CheckContext) -> Verdict:
     chain = p.fallbacks.get(model, [])
     tag = ctx.tag()
     ctx.provider_of(model).script(tag=tag, headers_delay_ms=(p.total_deadline_s + 10) * 1000)
-    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {
-        "model": model, "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]},
-        deadline_s=p.total_deadline_s * 2 + 5)
+    ex = ctx.chat(model, tag, deadline_s=p.total_deadline_s * 2 + 5)
     entries = ctx.attempts(tag, [model] + chain)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
     slack = 1.0

@@ -29,9 +29,7 @@ def slow_provider(ctx: CheckContext) -> Verdict:
     tag = ctx.tag()
     ctx.provider_of(model).script(tag=tag, headers_delay_ms=(timeout * 3 + 5) * 1000)
     bound = _bound(ctx, timeout) + SLACK_S
-    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {
-        "model": model, "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]},
-        deadline_s=bound + 10)
+    ex = ctx.chat(model, tag, deadline_s=bound + 10)
     entries = ctx.attempts(tag, [model] + chain)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries), "bound_s": bound}
     if ex.error:
@@ -73,9 +71,7 @@ def stream_stall(ctx: CheckContext, close: bool = False) -> Verdict:
     ctx.provider_of(model).script(tag=tag, stall_after_chunks=4, stall_ms=(st * 3 + 5) * 1000,
                                   close_after_stall=close)
     bound = st + SLACK_S + ctx.cfg.promises.retries.count * st
-    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {
-        "model": model, "stream": True, "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]},
-        stream=True, deadline_s=bound + 15)
+    ex = ctx.chat(model, tag, stream=True, deadline_s=bound + 15)
     s = os_.parse(ex.events)
     evidence = {"exchange": ex.evidence(), "events": [e.raw.decode("utf-8", "replace") for e in ex.events[:12]],
                 "bound_s": bound}
