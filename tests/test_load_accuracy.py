@@ -13,7 +13,7 @@ import pytest
 from harness.load.run import Profile, run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def scripted(mocks):
     oa = mocks["oa"]
     oa.script(latency_ms=[50, 10], tokens=10, token_delay_ms=20)   # every request, every tag
@@ -46,3 +46,21 @@ def test_plain_latency_matches_the_script(scripted):
     t = result["table"]["latency"]
     # A plain answer is sent after headers delay + generation (first token + 9 x 20 ms).
     assert 220 <= t["p50"] <= 260 and t["p99"] <= 320, t
+
+
+def test_open_model_counts_from_the_intended_send_time(mocks):
+    """A provider that stalls every request for 400 ms at 20 arrivals/s with a pool of 4 senders:
+    senders fall behind their schedule. Measured from the actual send, TTFT looks like the stall
+    alone; measured from the intended send time it keeps growing: the queueing the stall caused
+    is not hidden (coordinated omission)."""
+    oa = mocks["oa"]
+    oa.clear_script()
+    oa.script(headers_delay_ms=400, tokens=3)
+    try:
+        profile = Profile(name="open-co", user="OpenStreamUser", users=4, spawn_rate=4, rate_rps=20, duration_s=6)
+        t = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "m", auth=None)["table"]
+    finally:
+        oa.clear_script()
+    assert 390 <= t["ttft"]["p50"] <= 460, t["ttft"]               # service time: the stall
+    assert t["ttft_intended"]["p99"] > 2 * t["ttft"]["p99"], (t["ttft_intended"], t["ttft"])
+    assert t["ttft_intended"]["count"] == t["ttft"]["count"]

@@ -43,6 +43,8 @@ def test_load_reports_percentiles_overhead_and_gates(load_run):
     rows = list(csv.DictReader(open(out / "load.csv")))
     assert {r["run"] for r in rows} == {"gateway", "direct"} and {r["metric"] for r in rows} >= {"ttft", "itl", "e2e"}
     assert "sk-harness" not in (out / "load.json").read_text() + proc.stdout
+    html = (out / "load.html").read_text()
+    assert "<svg" in html and "<polyline" in html and "Gateway overhead" in html and "ttft p99" in html
 
 
 def test_buffering_rule_both_ways():

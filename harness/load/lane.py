@@ -109,11 +109,22 @@ def run_lane(cfg: HarnessConfig, cfg_path: Path, profile: Profile, out: Path, wo
         for name in ("gateway", "direct"):
             for metric, row in (result.get(name) or {}).get("table", {}).items():
                 w.writerow([name, metric, row["count"]] + [row[c] for c in COLUMNS] + [round(row["mean"], 3)])
+    write_html(result, out / "load.html")
     print_summary(result)
     failed = [g for g in result["gates"] if g["status"] == "FAIL"] + (
         [result["buffering"]] if result.get("buffering", {}).get("status") == "FAIL" else [])
-    print(f"harness load: {out / 'load.json'}, {out / 'load.csv'}")
+    print(f"harness load: {out / 'load.html'}, {out / 'load.json'}, {out / 'load.csv'}")
     return 1 if failed else 0
+
+
+def write_html(result: dict[str, Any], path: Path) -> None:
+    from harness.report.build import _env
+    from harness.report.load_plot import svg
+    runs = {n: result.get(n) for n in ("gateway", "direct")}
+    plot = svg({n: (r or {}).get("hdr", {}).get("samples", []) for n, r in runs.items()})
+    path.write_text(_env.get_template("load.html.j2").render(
+        profile=result["profile"], runs=runs, columns=COLUMNS, overhead=result.get("overhead"),
+        buffering=result.get("buffering"), gates=result["gates"], plot=plot))
 
 
 def print_summary(result: dict[str, Any]) -> None:

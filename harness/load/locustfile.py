@@ -22,6 +22,7 @@ import secrets
 import time
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, HttpUser, constant, events, task
 
 from harness.load.metrics import Recorder
@@ -70,65 +71,94 @@ class ChatUser(FastHttpUser):
             LOCAL.record("latency", time.perf_counter() - t0)
 
 
+def _stream_once(client, t0: float, intended: float | None = None) -> None:
+    """One SSE request: TTFT, each inter-token gap, end to end, time per output token."""
+    with client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(True), headers=_headers(),
+                     name="chat.stream", stream=True, catch_response=True, timeout=SPEC.get("timeout_s", 60)) as r:
+        if r.status_code != 200:
+            r.failure(f"HTTP {r.status_code}")
+            return _error(f"http_{r.status_code}")
+        first = last = None
+        tokens, usage_tokens, done, buf = 0, None, False, b""
+        try:
+            for chunk in r.iter_content(chunk_size=None):
+                now = time.perf_counter()
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        done = True
+                        continue
+                    try:
+                        ev = json.loads(data)
+                    except ValueError:
+                        continue
+                    if ev.get("usage"):
+                        usage_tokens = ev["usage"].get("completion_tokens")
+                    for ch in ev.get("choices") or []:
+                        if (ch.get("delta") or {}).get("content"):
+                            if first is None:
+                                first = now
+                                LOCAL.record("ttft", now - t0)
+                                if intended is not None:   # open model: from when it should have been sent
+                                    LOCAL.record("ttft_intended", now - intended)
+                                LOCAL.sample(now - t0)
+                            else:
+                                LOCAL.record("itl", now - last)
+                            last = now
+                            tokens += 1
+        except Exception as exc:  # noqa: BLE001 - a broken stream is a finding, not a crash
+            r.failure(f"stream broke: {type(exc).__name__}")
+            return _error(f"stream_broken:{type(exc).__name__}")
+        end = time.perf_counter()
+        r.request_meta["response_time"] = (end - t0) * 1000   # the whole stream, not the headers
+        if not done or first is None:
+            r.failure("stream ended without [DONE] or content")
+            return _error("incomplete_stream")
+        LOCAL.count("requests")
+        LOCAL.count("tokens_chunks", tokens)
+        if usage_tokens is not None:
+            LOCAL.count("tokens_usage", usage_tokens)
+        LOCAL.record("e2e", end - t0)
+        if intended is not None:
+            LOCAL.record("e2e_intended", end - intended)
+        if tokens > 1:
+            # Time per output token: (e2e - ttft) / (tokens - 1), tokens from usage when given.
+            n = usage_tokens if usage_tokens and usage_tokens > 1 else tokens
+            LOCAL.record("tpot", (end - first) / (n - 1))
+
+
 class StreamUser(HttpUser):
-    """SSE chat completions: TTFT, inter-token latency, end-to-end time, tokens."""
+    """Closed model: SSE chat completions back to back (plus think time)."""
     wait_time = constant(SPEC.get("think_s", 0))
 
     @task
     def stream(self) -> None:
-        t0 = time.perf_counter()
-        with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(True), headers=_headers(),
-                              name="chat.stream", stream=True, catch_response=True,
-                              timeout=SPEC.get("timeout_s", 60)) as r:
-            if r.status_code != 200:
-                r.failure(f"HTTP {r.status_code}")
-                return _error(f"http_{r.status_code}")
-            first = last = None
-            tokens, usage_tokens, done, buf = 0, None, False, b""
-            try:
-                for chunk in r.iter_content(chunk_size=None):
-                    now = time.perf_counter()
-                    buf += chunk
-                    *lines, buf = buf.split(b"\n")
-                    for line in lines:
-                        if not line.startswith(b"data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == b"[DONE]":
-                            done = True
-                            continue
-                        try:
-                            ev = json.loads(data)
-                        except ValueError:
-                            continue
-                        if ev.get("usage"):
-                            usage_tokens = ev["usage"].get("completion_tokens")
-                        for ch in ev.get("choices") or []:
-                            if (ch.get("delta") or {}).get("content"):
-                                if first is None:
-                                    first = now
-                                    LOCAL.record("ttft", now - t0)
-                                else:
-                                    LOCAL.record("itl", now - last)
-                                last = now
-                                tokens += 1
-            except Exception as exc:  # noqa: BLE001 - a broken stream is a finding, not a crash
-                r.failure(f"stream broke: {type(exc).__name__}")
-                return _error(f"stream_broken:{type(exc).__name__}")
-            end = time.perf_counter()
-            r.request_meta["response_time"] = (end - t0) * 1000   # the whole stream, not the headers
-            if not done or first is None:
-                r.failure("stream ended without [DONE] or content")
-                return _error("incomplete_stream")
-            LOCAL.count("requests")
-            LOCAL.count("tokens_chunks", tokens)
-            if usage_tokens is not None:
-                LOCAL.count("tokens_usage", usage_tokens)
-            LOCAL.record("e2e", end - t0)
-            if tokens > 1:
-                # Time per output token: (e2e - ttft) / (tokens - 1), tokens from usage when given.
-                n = usage_tokens if usage_tokens and usage_tokens > 1 else tokens
-                LOCAL.record("tpot", (end - first) / (n - 1))
+        _stream_once(self.client, time.perf_counter())
+
+
+class OpenStreamUser(HttpUser):
+    """Open model: each user sends on a fixed schedule (the profile's arrival rate shared among the
+    users), whatever the gateway does. When an answer is late the next request is late too, and its
+    `*_intended` figures count from when it should have been sent: a stalled gateway cannot hide
+    behind coordinated omission (wrk2's correction)."""
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.interval = SPEC.get("users", 1) / max(SPEC.get("rate_rps", 1.0), 1e-6)
+        self.next_at = time.perf_counter() + self.interval * (id(self) % 1000) / 1000   # spread the start
+
+    @task
+    def stream(self) -> None:
+        now = time.perf_counter()
+        if self.next_at > now:
+            gevent.sleep(self.next_at - now)
+        intended = self.next_at
+        self.next_at += self.interval
+        _stream_once(self.client, time.perf_counter(), intended=intended)
 
 
 @events.report_to_master.add_listener

@@ -2,6 +2,7 @@
 digits), not locust's rounded buckets, encoded so that workers' histograms merge exactly."""
 from __future__ import annotations
 
+import time
 from typing import Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -9,12 +10,18 @@ from hdrh.histogram import HdrHistogram
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3   # 1 us .. 1 hour
 PERCENTILES = (50, 90, 95, 99, 99.9)
 METRICS = ("latency", "ttft", "itl", "e2e")            # plain request; time to first token; between tokens; whole stream
+MAX_SAMPLES = 20_000                                   # (time, TTFT) points kept per process for the plot
 
 
 class Recorder:
     def __init__(self) -> None:
         self.h: dict[str, HdrHistogram] = {}
         self.counts: dict[str, int] = {}
+        self.samples: list[tuple[float, float]] = []   # (wall time, seconds): latency over time
+
+    def sample(self, seconds: float) -> None:
+        if len(self.samples) < MAX_SAMPLES:
+            self.samples.append((time.time(), seconds))
 
     def record(self, metric: str, seconds: float) -> None:
         h = self.h.get(metric)
@@ -26,7 +33,8 @@ class Recorder:
         self.counts[name] = self.counts.get(name, 0) + n
 
     def encode(self) -> dict[str, object]:
-        return {"histograms": {k: h.encode().decode() for k, h in self.h.items()}, "counts": dict(self.counts)}
+        return {"histograms": {k: h.encode().decode() for k, h in self.h.items()}, "counts": dict(self.counts),
+                "samples": list(self.samples)}
 
     def merge(self, encoded: dict[str, object]) -> None:
         for k, blob in (encoded.get("histograms") or {}).items():   # type: ignore[union-attr]
@@ -37,6 +45,8 @@ class Recorder:
                 self.h[k] = other
         for k, n in (encoded.get("counts") or {}).items():          # type: ignore[union-attr]
             self.count(k, n)
+        room = MAX_SAMPLES - len(self.samples)
+        self.samples += [tuple(x) for x in (encoded.get("samples") or [])[:max(0, room)]]  # type: ignore[misc]
 
     def table(self) -> dict[str, dict[str, float]]:
         """Per metric: count, p50 ... p99.9, max and mean, in milliseconds."""
