@@ -64,3 +64,14 @@ def test_open_model_counts_from_the_intended_send_time(mocks):
     assert 390 <= t["ttft"]["p50"] <= 460, t["ttft"]               # service time: the stall
     assert t["ttft_intended"]["p99"] > 2 * t["ttft"]["p99"], (t["ttft_intended"], t["ttft"])
     assert t["ttft_intended"]["count"] == t["ttft"]["count"]
+
+
+def test_fanout_and_worker_processes_merge_exactly(scripted):
+    """Two locust worker processes: the master's merged histograms count every stream once."""
+    profile = Profile(name="fan", user="FanoutStreamUser", users=4, spawn_rate=4, fanout=5, duration_s=6)
+    result = run(profile, scripted, "/v1/chat/completions", "m", auth=None, workers=2)
+    t, c = result["table"], result["counts"]
+    assert c["requests"] == t["ttft"]["count"] == t["e2e"]["count"] == result["locust"]["requests"]
+    assert c["requests"] >= 5 * c["fans"] - 5 * 4          # fans cut off by the end of the run may be partial
+    assert t["fan"]["count"] == c["fans"] and t["fan"]["p50"] >= t["e2e"]["p50"]   # a fan waits for its slowest
+    assert 220 <= t["e2e"]["p50"] <= 270, t["e2e"]

@@ -161,6 +161,20 @@ class OpenStreamUser(HttpUser):
         _stream_once(self.client, time.perf_counter(), intended=intended)
 
 
+class FanoutStreamUser(HttpUser):
+    """One logical request fans out to `fanout` concurrent streams (an agent's parallel calls);
+    `fan` is the time until the slowest of them is done, so p95/p99 are taken across the fan."""
+    wait_time = constant(SPEC.get("think_s", 0))
+
+    @task
+    def fan(self) -> None:
+        t0 = time.perf_counter()
+        jobs = [gevent.spawn(_stream_once, self.client, time.perf_counter()) for _ in range(SPEC.get("fanout", 4))]
+        gevent.joinall(jobs, timeout=SPEC.get("timeout_s", 60))
+        LOCAL.record("fan", time.perf_counter() - t0)
+        LOCAL.count("fans")
+
+
 @events.report_to_master.add_listener
 def _send_histograms(client_id: str, data: dict[str, Any]) -> None:
     data["harness_hdr"] = LOCAL.encode()

@@ -22,9 +22,10 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    user: str = Field("StreamUser", pattern="^(ChatUser|StreamUser|OpenStreamUser)$")
+    user: str = Field("StreamUser", pattern="^(ChatUser|StreamUser|OpenStreamUser|FanoutStreamUser)$")
     users: int = Field(ge=1, le=5000)            # closed model: concurrent users; open model: the sender pool
     rate_rps: Optional[float] = Field(None, gt=0)  # open model (OpenStreamUser): the arrival rate
+    fanout: int = Field(4, ge=1, le=256)           # FanoutStreamUser: concurrent streams per request
     spawn_rate: float = Field(gt=0)
     duration_s: float = Field(gt=0, le=3600)     # every run is bounded in time
     think_s: float = Field(0, ge=0)
@@ -51,7 +52,8 @@ def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str],
     if profile.user == "OpenStreamUser" and not profile.rate_rps:
         raise ConfigError(f"load profile {profile.name}: rate_rps: an open-model profile needs an arrival rate")
     spec = {"path": path, "model": model, "auth": auth, "auth_header": auth_header,
-            "think_s": profile.think_s, "out": str(out), "users": profile.users, "rate_rps": profile.rate_rps}
+            "think_s": profile.think_s, "out": str(out), "users": profile.users, "rate_rps": profile.rate_rps,
+            "fanout": profile.fanout}
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
             "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{profile.duration_s:g}s",
             "--stop-timeout", "10", "--host", host, "--loglevel", "WARNING", profile.user]
