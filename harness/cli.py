@@ -43,7 +43,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     install_signal_handlers()
     cfg, path = load(_config_path(args.config))
     return run_lane(cfg, path, load_profile(args.profile), Path(args.out), workers=args.workers,
-                    direct=not args.no_direct)
+                    direct=not args.no_direct, progress=not args.quiet)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--workers", "-w", type=int, default=0, help="locust worker processes (one per core); 0: one process")
     ld.add_argument("--out", "-o", default="harness-out/load", metavar="DIR", help="output directory (default: %(default)s)")
     ld.add_argument("--no-direct", action="store_true", help="skip the run straight at the provider (no overhead figures)")
+    ld.add_argument("--quiet", "-q", action="store_true", help="no live stats table while the load runs")
     ld.set_defaults(fn=cmd_load)
 
     v = sub.add_parser("validate", help="check harness.yaml and the claim catalog, start nothing")

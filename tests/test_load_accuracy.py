@@ -75,3 +75,20 @@ def test_fanout_and_worker_processes_merge_exactly(scripted):
     assert c["requests"] >= 5 * c["fans"] - 5 * 4          # fans cut off by the end of the run may be partial
     assert t["fan"]["count"] == c["fans"] and t["fan"]["p50"] >= t["e2e"]["p50"]   # a fan waits for its slowest
     assert 220 <= t["e2e"]["p50"] <= 270, t["e2e"]
+
+
+@pytest.mark.parametrize("protocol,path", [("anthropic_messages", "/v1/messages"), ("openai_responses", "/v1/responses")])
+def test_other_streaming_protocols_are_timed_the_same(mocks, protocol, path):
+    url = mocks["urls"]["an"] if protocol == "anthropic_messages" else mocks["urls"]["oa"]
+    ctl = mocks["an"] if protocol == "anthropic_messages" else mocks["oa"]
+    ctl.clear_script()
+    ctl.script(latency_ms=[50, 10], tokens=10, token_delay_ms=20)
+    try:
+        profile = Profile(name=protocol, user="StreamUser", protocol=protocol, users=5, spawn_rate=5, duration_s=5)
+        result = run(profile, url, path, "m", auth=None)
+    finally:
+        ctl.clear_script()
+    t, c = result["table"], result["counts"]
+    assert c["requests"] >= 20 and not [k for k in c if k.startswith("error")], c
+    assert 45 <= t["ttft"]["p50"] <= 62 and 18 <= t["itl"]["p50"] <= 25, (t["ttft"], t["itl"])
+    assert c["tokens_usage"] == c["tokens_chunks"] == 10 * c["requests"]

@@ -74,7 +74,7 @@ def gates(cfg: HarnessConfig, gw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_lane(cfg: HarnessConfig, cfg_path: Path, profile: Profile, out: Path, workers: int = 0,
-             direct: bool = True) -> int:
+             direct: bool = True, progress: bool = True) -> int:
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
     model = cfg.default_model("openai")
@@ -92,11 +92,22 @@ def run_lane(cfg: HarnessConfig, cfg_path: Path, profile: Profile, out: Path, wo
         prov = ProviderControl(mc.provider, prov_url)
         prov.script(tokens=profile.tokens, token_delay_ms=profile.token_delay_ms)   # the provider's pace, for both runs
         print(f"harness load: through the gateway {world.info.gateway_url} ...", flush=True)
-        gw = run(profile, world.info.gateway_url, cfg.target.paths.chat, model, value, workers, auth.header)
+        paths = {"openai_chat": cfg.target.paths.chat, "anthropic_messages": cfg.target.paths.messages,
+                 "openai_responses": cfg.target.paths.responses}
+        if profile.protocol == "anthropic_messages":
+            model = cfg.default_model("anthropic") or model
+            mc = cfg.model(model)
+            prov_url = world.info.providers[mc.provider]["control_url"]
+            prov.close()
+            prov = ProviderControl(mc.provider, prov_url)
+            prov.script(tokens=profile.tokens, token_delay_ms=profile.token_delay_ms)
+        gw = run(profile, world.info.gateway_url, paths[profile.protocol], model, value, workers, auth.header, progress)
         result: dict[str, Any] = {"profile": profile.model_dump(), "gateway": gw}
         if direct:
             print(f"harness load: straight at the provider {prov_url} ...", flush=True)
-            d = run(profile, prov_url, "/v1/chat/completions", mc.upstream, None, workers)
+            direct_path = {"openai_chat": "/v1/chat/completions", "anthropic_messages": "/v1/messages",
+                           "openai_responses": "/v1/responses"}[profile.protocol]
+            d = run(profile, prov_url, direct_path, mc.upstream, None, workers, progress=progress)
             result["direct"] = d
             result["overhead"] = overhead(gw, d)
             result["buffering"] = buffering(gw, d)

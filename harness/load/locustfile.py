@@ -34,19 +34,48 @@ TOTAL = Recorder()     # on the master (or a lone local runner): everything
 
 def _headers() -> dict[str, str]:
     h = {"Content-Type": "application/json"}
+    if SPEC.get("protocol") == "anthropic_messages":
+        h["anthropic-version"] = "2023-06-01"
     if SPEC.get("auth"):
         h[SPEC.get("auth_header", "Authorization")] = SPEC["auth"]
     return h
 
 
+PROTOCOL = SPEC.get("protocol", "openai_chat")   # openai_chat | anthropic_messages | openai_responses
+
+
 def _body(stream: bool) -> dict[str, Any]:
     # A fresh tag per request keeps a response cache from answering in the provider's place.
-    body: dict[str, Any] = {"model": SPEC.get("model", "gpt-mock"), "max_tokens": SPEC.get("max_tokens", 64),
-                            "messages": [{"role": "user", "content": f"Load test. [h:load-{secrets.token_hex(6)}]"}]}
+    prompt = f"Load test. [h:load-{secrets.token_hex(6)}]"
+    model = SPEC.get("model", "gpt-mock")
+    if PROTOCOL == "openai_responses":
+        return {"model": model, "input": prompt, "stream": stream}
+    body: dict[str, Any] = {"model": model, "max_tokens": SPEC.get("max_tokens", 64),
+                            "messages": [{"role": "user", "content": prompt}]}
     if stream:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if PROTOCOL == "openai_chat":
+            body["stream_options"] = {"include_usage": True}
     return body
+
+
+def _delta(ev: dict[str, Any]) -> tuple[bool, Any, bool]:
+    """(carries generated text, output tokens if this event reports them, ends the stream)."""
+    kind = ev.get("type")
+    if PROTOCOL == "anthropic_messages":
+        if kind == "content_block_delta":
+            return bool((ev.get("delta") or {}).get("text")), None, False
+        if kind == "message_delta":
+            return False, (ev.get("usage") or {}).get("output_tokens"), False
+        return False, None, kind == "message_stop"
+    if PROTOCOL == "openai_responses":
+        if kind == "response.output_text.delta":
+            return bool(ev.get("delta")), None, False
+        if kind == "response.completed":
+            return False, ((ev.get("response") or {}).get("usage") or {}).get("output_tokens"), True
+        return False, None, False
+    text = any((ch.get("delta") or {}).get("content") for ch in ev.get("choices") or [])
+    return text, (ev.get("usage") or {}).get("completion_tokens"), False
 
 
 def _error(kind: str) -> None:
@@ -74,7 +103,7 @@ class ChatUser(FastHttpUser):
 def _stream_once(client, t0: float, intended: float | None = None) -> None:
     """One SSE request: TTFT, each inter-token gap, end to end, time per output token."""
     with client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(True), headers=_headers(),
-                     name="chat.stream", stream=True, catch_response=True, timeout=SPEC.get("timeout_s", 60)) as r:
+                     name=f"{PROTOCOL}.stream", stream=True, catch_response=True, timeout=SPEC.get("timeout_s", 60)) as r:
         if r.status_code != 200:
             r.failure(f"HTTP {r.status_code}")
             return _error(f"http_{r.status_code}")
@@ -96,20 +125,20 @@ def _stream_once(client, t0: float, intended: float | None = None) -> None:
                         ev = json.loads(data)
                     except ValueError:
                         continue
-                    if ev.get("usage"):
-                        usage_tokens = ev["usage"].get("completion_tokens")
-                    for ch in ev.get("choices") or []:
-                        if (ch.get("delta") or {}).get("content"):
-                            if first is None:
-                                first = now
-                                LOCAL.record("ttft", now - t0)
-                                if intended is not None:   # open model: from when it should have been sent
-                                    LOCAL.record("ttft_intended", now - intended)
-                                LOCAL.sample(now - t0)
-                            else:
-                                LOCAL.record("itl", now - last)
-                            last = now
-                            tokens += 1
+                    has_text, reported, ends = _delta(ev)
+                    usage_tokens = reported if reported is not None else usage_tokens
+                    done = done or ends
+                    if has_text:
+                        if first is None:
+                            first = now
+                            LOCAL.record("ttft", now - t0)
+                            if intended is not None:   # open model: from when it should have been sent
+                                LOCAL.record("ttft_intended", now - intended)
+                            LOCAL.sample(now - t0)
+                        else:
+                            LOCAL.record("itl", now - last)
+                        last = now
+                        tokens += 1
         except Exception as exc:  # noqa: BLE001 - a broken stream is a finding, not a crash
             r.failure(f"stream broke: {type(exc).__name__}")
             return _error(f"stream_broken:{type(exc).__name__}")

@@ -26,6 +26,7 @@ class Profile(BaseModel):
     users: int = Field(ge=1, le=5000)            # closed model: concurrent users; open model: the sender pool
     rate_rps: Optional[float] = Field(None, gt=0)  # open model (OpenStreamUser): the arrival rate
     fanout: int = Field(4, ge=1, le=256)           # FanoutStreamUser: concurrent streams per request
+    protocol: str = Field("openai_chat", pattern="^(openai_chat|anthropic_messages|openai_responses)$")
     spawn_rate: float = Field(gt=0)
     duration_s: float = Field(gt=0, le=3600)     # every run is bounded in time
     think_s: float = Field(0, ge=0)
@@ -47,22 +48,25 @@ def load_profile(name_or_path: str) -> Profile:
 
 
 def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int = 0,
-        auth_header: str = "Authorization") -> dict[str, Any]:
+        auth_header: str = "Authorization", progress: bool = False) -> dict[str, Any]:
+    """`progress`: locust's own stats table every few seconds on our stderr, as the run goes."""
     out = Path(tempfile.mkdtemp(prefix="harness-load-")) / "result.json"
     if profile.user == "OpenStreamUser" and not profile.rate_rps:
         raise ConfigError(f"load profile {profile.name}: rate_rps: an open-model profile needs an arrival rate")
     spec = {"path": path, "model": model, "auth": auth, "auth_header": auth_header,
             "think_s": profile.think_s, "out": str(out), "users": profile.users, "rate_rps": profile.rate_rps,
-            "fanout": profile.fanout}
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+            "fanout": profile.fanout, "protocol": profile.protocol}
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+            *([] if progress else ["--only-summary"]),
             "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{profile.duration_s:g}s",
             "--stop-timeout", "10", "--host", host, "--loglevel", "WARNING", profile.user]
     if workers > 1:
         argv += ["--processes", str(workers)]
     import os
     env = {**os.environ, "HARNESS_LOAD_SPEC": json.dumps(spec)}
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True,
-                          timeout=profile.duration_s + 90)   # bounded, whatever locust does
+    proc = subprocess.run(argv, env=env, text=True, timeout=profile.duration_s + 90,   # bounded, whatever locust does
+                          stdout=sys.stderr if progress else subprocess.PIPE,
+                          stderr=sys.stderr if progress else subprocess.PIPE)
     if not out.exists():
-        raise RuntimeError(f"locust wrote no result (exit {proc.returncode}): {proc.stderr[-1500:]}")
+        raise RuntimeError(f"locust wrote no result (exit {proc.returncode}): {(proc.stderr or '')[-1500:]}")
     return json.loads(out.read_text())
