@@ -204,7 +204,8 @@ class Chaos(_Strict):
     @field_validator("toxiproxy_url")
     @classmethod
     def _loopback(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not v.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        from harness.netguard import is_loopback_url
+        if v is not None and not (v.startswith("http://") and is_loopback_url(v)):
             raise ValueError("must be a loopback http:// URL: chaos only ever targets this machine")
         return v.rstrip("/") if v else v
 

@@ -44,6 +44,7 @@ def test_embedded_default_is_valid():
     ("promises.breaker", {"opens_after": 0, "cooldown_s": 1}, "promises.breaker.opens_after: Input should be greater than or equal to 1"),
     ("promises.failover", {"preset": "x", "reports_model": "sometimes"}, "promises.failover.reports_model: Input should be"),
     ("roles.breaker", ["ghost"], "roles.breaker[0]: 'ghost' is not one of the models"),
+    ("chaos.toxiproxy_url", "http://127.evil.example.com:8474", "chaos.toxiproxy_url: must be a loopback http:// URL"),
     ("promises.retrys", 2, "promises.retrys: Extra inputs are not permitted"),
     ("defaults.openai_model", "ghost", "defaults.openai_model: 'ghost' is not one of the models"),
 ])

@@ -29,3 +29,16 @@ def test_merging_workers_equals_recording_in_one_place():
     combined = merged(p.encode() for p in parts)          # as the locust master receives them
     assert combined.table() == whole.table()
     assert combined.counts == {"requests": 30_000}
+
+
+def test_load_refuses_targets_off_this_machine():
+    import pytest
+
+    from harness.config import ConfigError
+    from harness.load.run import Profile, run
+    profile = Profile(name="x", users=1, spawn_rate=1, duration_s=1)
+    for host in ("http://10.0.0.8:4000", "https://api.example.com", "http://127.evil.example.com:80", "http://[::2]:80"):
+        with pytest.raises(ConfigError, match="not a loopback address"):
+            run(profile, host, "/v1/chat/completions", "m", None)
+    from harness.netguard import is_loopback_url
+    assert all(is_loopback_url(u) for u in ("http://127.0.0.1:4000", "http://127.8.9.10", "http://localhost:1", "http://[::1]:80"))

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config import ConfigError, _loc
+from harness.netguard import is_loopback_url
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PROFILES = Path(__file__).resolve().parent.parent.parent / "matrices" / "load"
@@ -50,6 +51,9 @@ def load_profile(name_or_path: str) -> Profile:
 def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int = 0,
         auth_header: str = "Authorization", progress: bool = False) -> dict[str, Any]:
     """`progress`: locust's own stats table every few seconds on our stderr, as the run goes."""
+    if not is_loopback_url(host):
+        # Load only ever targets this machine: a harness run must never load someone else's service.
+        raise ConfigError(f"load target {host!r}: not a loopback address; the load lane only targets this machine")
     out = Path(tempfile.mkdtemp(prefix="harness-load-")) / "result.json"
     if profile.user == "OpenStreamUser" and not profile.rate_rps:
         raise ConfigError(f"load profile {profile.name}: rate_rps: an open-model profile needs an arrival rate")
