@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness.world.mocks import start_fault_proxy  # noqa: E402
+from harness.world.fault_proxy import start_fault_proxy  # noqa: E402
 
 CHUNK = b"x" * (1 << 20)
 

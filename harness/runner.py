@@ -12,10 +12,10 @@ import pytest
 
 from harness import catalog
 from harness.checks import base
-from harness.config import ConfigError, HarnessConfig, load, resolve_key
+from harness.config import load, resolve_key
 from harness.report.build import write_reports
 from harness.secrets import Redactor
-from harness.world.mocks import StartError
+from harness.world.processes import StartError
 from harness.world.world import WORLD_ENV, World
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -85,5 +85,3 @@ def run(opts: RunOptions) -> int:
     failed = summary.get("FAIL", 0) + summary.get("ERROR", 0)
     return EXIT_FINDINGS if failed else EXIT_OK
 
-
-__all__ = ["run", "RunOptions", "ConfigError", "HarnessConfig"]

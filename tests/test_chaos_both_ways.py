@@ -13,7 +13,8 @@ from harness.checks import base
 from harness.client.control import ProviderControl
 from harness.client.http import GatewayClient
 from harness.config import ProviderCfg, parse
-from harness.world.mocks import start_fault_proxy, start_mocks
+from harness.world.fault_proxy import start_fault_proxy
+from harness.world.mocks import start_mocks
 
 KEY = "sk-good-key-1234567"
 CLAIMS = {c.id: c for c in catalog.load_all(known_checks=set(base.load_all())) if c.lane == "Chaos" and c.check}

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from harness.config import EMBEDDED_DEFAULT
-from harness.world.mocks import start_fault_proxy
+from harness.world.fault_proxy import start_fault_proxy
 from harness.world.processes import port_is_open
 
 pytestmark = pytest.mark.e2e

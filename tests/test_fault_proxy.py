@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from harness.chaos.client import ChaosControl, ToxiproxyError
-from harness.world.mocks import start_fault_proxy
+from harness.world.fault_proxy import start_fault_proxy
 
 
 class _Echo(socketserver.BaseRequestHandler):

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from harness.chaos.proxy import Proxy
+from harness.chaos.proxy import Proxy, check_loopback
 from harness.chaos.toxics import Toxic, ToxicError
 
 VERSION = "2.12.0-harness"   # the Toxiproxy API version we follow
@@ -143,7 +143,7 @@ class Api:
             if moved:
                 await proxy.stop()
                 if "upstream" in data:
-                    Proxy("check", "127.0.0.1:0", data["upstream"])   # validates the address
+                    check_loopback(data["upstream"], "upstream")
                     proxy.upstream = data["upstream"]
                 proxy.listen = data.get("listen", proxy.listen)
             if enabled:

@@ -14,9 +14,9 @@ import struct
 from typing import Optional
 
 from harness.chaos.toxics import Toxic, ToxicError
+from harness.netguard import is_loopback_host
 
 READ_SIZE = 256 * 1024
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 WILDCARD = {"", "0.0.0.0", "[::]", "::"}
 
 
@@ -247,14 +247,14 @@ class Proxy:
         self.connections: set[Connection] = set()
         self.server: Optional[asyncio.AbstractServer] = None
         self._accepted = 0
-        _check_loopback(upstream, "upstream")
+        check_loopback(upstream, "upstream")
 
     async def start(self) -> None:
         if self.enabled:
             return
         host, port = split_hostport(self.listen)
         host = "127.0.0.1" if host in WILDCARD else host.strip("[]")
-        _check_loopback(f"{host}:{port}", "listen")
+        check_loopback(f"{host}:{port}", "listen")
         try:
             self.server = await asyncio.start_server(self._accept, host, port, reuse_address=True, backlog=1024)
         except OSError as exc:
@@ -307,8 +307,8 @@ class Proxy:
                 "toxics": [t.to_json() for t in self.toxics.values()]}
 
 
-def _check_loopback(hostport: str, what: str) -> None:
+def check_loopback(hostport: str, what: str) -> None:
     host, _ = split_hostport(hostport)
-    if host not in LOOPBACK and host not in WILDCARD and not host.startswith("127."):
+    if host not in WILDCARD and not is_loopback_host(host):
         # Chaos only ever targets this machine (the house rule), whatever a caller asks for.
         raise ToxicError(f"bad request body: {what} {hostport!r} is not a loopback address")

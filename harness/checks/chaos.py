@@ -11,7 +11,6 @@ serves normally again within promises.chaos.recovery_s.
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Optional
 

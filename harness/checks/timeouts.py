@@ -15,6 +15,13 @@ def _promise(ctx: CheckContext) -> float:
     return t
 
 
+def _slow_model(ctx: CheckContext) -> tuple[float, str, list[str], str]:
+    """The promised timeout, the model for slow-provider checks, its fallback chain, a fresh tag."""
+    timeout = _promise(ctx)
+    model = ctx.role("timeout")
+    return timeout, model, ctx.cfg.promises.fallbacks.get(model, []), ctx.tag()
+
+
 def _bound(ctx: CheckContext, timeout: float) -> float:
     p = ctx.cfg.promises
     return p.total_deadline_s or timeout * (1 + p.retries.count) * (1 + len(p.fallbacks.get(ctx.role("timeout"), [])))
@@ -23,10 +30,7 @@ def _bound(ctx: CheckContext, timeout: float) -> float:
 @check("timeouts.slow_provider")
 def slow_provider(ctx: CheckContext) -> Verdict:
     """Headers later than the timeout: an error or a failover, within the bound, measured."""
-    timeout = _promise(ctx)
-    model = ctx.role("timeout")
-    chain = ctx.cfg.promises.fallbacks.get(model, [])
-    tag = ctx.tag()
+    timeout, model, chain, tag = _slow_model(ctx)
     ctx.provider_of(model).script(tag=tag, headers_delay_ms=(timeout * 3 + 5) * 1000)
     bound = _bound(ctx, timeout) + SLACK_S
     ex = ctx.chat(model, tag, deadline_s=bound + 10)
@@ -43,10 +47,7 @@ def slow_provider(ctx: CheckContext) -> Verdict:
 @check("timeouts.within_timeout_succeeds")
 def within_timeout(ctx: CheckContext) -> Verdict:
     """The other side of the boundary: a provider slower than usual but inside the timeout is waited for."""
-    timeout = _promise(ctx)
-    model = ctx.role("timeout")
-    chain = ctx.cfg.promises.fallbacks.get(model, [])
-    tag = ctx.tag()
+    timeout, model, chain, tag = _slow_model(ctx)
     ctx.provider_of(model).script(tag=tag, headers_delay_ms=timeout * 400)   # 40% of the timeout
     ex = ctx.chat(model, tag)
     entries = ctx.attempts(tag, [model] + chain)

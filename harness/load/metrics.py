@@ -9,7 +9,6 @@ from hdrh.histogram import HdrHistogram
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3   # 1 us .. 1 hour
 PERCENTILES = (50, 90, 95, 99, 99.9)
-METRICS = ("latency", "ttft", "itl", "e2e")            # plain request; time to first token; between tokens; whole stream
 MAX_SAMPLES = 20_000                                   # (time, TTFT) points kept per process for the plot
 
 

@@ -46,7 +46,7 @@ async def messages(ex: Exchange) -> web.StreamResponse:
     if ended is not None:
         return ended
     body = ex.body
-    problem = "body must be a JSON object" if getattr(ex, "malformed", False) else _validate(body)
+    problem = "body must be a JSON object" if ex.malformed else _validate(body)
     if problem:
         ex.entry.status = 400
         return web.json_response(error_shape(400, problem), status=400)

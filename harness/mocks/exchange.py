@@ -45,6 +45,7 @@ class Exchange:
         self.rule = rule
         self._rng = rng
         self._error_shape = error_shape
+        self.malformed = False   # the body was not a JSON object; handlers answer 400 after the script
 
     # -- script accessors -------------------------------------------------------------------
     def tokens(self, default: int) -> int:
@@ -172,7 +173,6 @@ async def begin(request: web.Request, journal: Journal, script: Script, rng: ran
     if rule is not None:
         entry.rule = rule.id
     ex = Exchange(request, body if isinstance(body, dict) else {}, entry, rule, rng, error_shape)
-    if not isinstance(body, dict):
-        # Scripted faults still apply first: a script may want to see even malformed traffic fail.
-        ex.malformed = True  # type: ignore[attr-defined]
+    # Scripted faults still apply first: a script may want to see even malformed traffic fail.
+    ex.malformed = not isinstance(body, dict)
     return ex

@@ -1,7 +1,6 @@
 """OpenAI-style provider: /v1/chat/completions, /v1/responses, /v1/models."""
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from typing import Any
@@ -77,7 +76,7 @@ async def chat_completions(ex: Exchange) -> web.StreamResponse:
     if ended is not None:
         return ended
     body = ex.body
-    problem = "body must be a JSON object" if getattr(ex, "malformed", False) else _validate_chat(body)
+    problem = "body must be a JSON object" if ex.malformed else _validate_chat(body)
     if problem:
         ex.entry.status = 400
         return web.json_response(error_shape(400, problem), status=400)
@@ -147,7 +146,7 @@ async def responses(ex: Exchange) -> web.StreamResponse:
     if ended is not None:
         return ended
     body = ex.body
-    if getattr(ex, "malformed", False) or not isinstance(body.get("model"), str) or body.get("input") is None:
+    if ex.malformed or not isinstance(body.get("model"), str) or body.get("input") is None:
         ex.entry.status = 400
         return web.json_response(error_shape(400, "model and input are required"), status=400)
     model, prompt = body["model"], content.prompt_text_responses(body)

@@ -12,7 +12,7 @@ import jinja2
 
 from harness.config import HarnessConfig
 from harness.secrets import Redactor
-from harness.world.mocks import StartError
+from harness.world.processes import StartError
 from harness.world.processes import Child, free_port
 
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)

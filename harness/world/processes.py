@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -17,6 +19,10 @@ from pathlib import Path
 from typing import IO, Optional
 
 _live: set["Child"] = set()
+
+
+class StartError(Exception):
+    """Something the harness had to start did not come up: a FAIL of the run, not of a claim."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -120,10 +126,23 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _raise)
 
 
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:
+def spawn_ready(name: str, argv: list[str], log_path: Path, timeout_s: float) -> tuple[Child, dict]:
+    """Starts a child that prints `READY {json}` once it listens; returns it and that JSON."""
+    child = Child(name, argv, log_path=log_path, pipe_stdout=True)
+    assert child.proc.stdout is not None
     deadline = time.monotonic() + timeout_s
+    buf = b""
     while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()
+        ready, _, _ = select.select([child.proc.stdout], [], [], 0.2)
+        if ready:
+            chunk = child.proc.stdout.read1(4096)  # type: ignore[union-attr]
+            if not chunk:
+                break
+            buf += chunk
+            for line in buf.splitlines():
+                if line.startswith(b"READY "):
+                    return child, json.loads(line[6:])
+        elif not child.alive():
+            break
+    child.stop(grace_s=2)
+    raise StartError(f"{name} did not start within {timeout_s:.0f}s: {child.log_tail(5) or 'no output'}")

@@ -19,7 +19,8 @@ from typing import Any, Optional
 from harness.config import HarnessConfig
 from harness.secrets import Redactor
 from harness.world.gateway import start_gateway
-from harness.world.mocks import start_fault_proxy, start_mocks
+from harness.world.fault_proxy import start_fault_proxy
+from harness.world.mocks import start_mocks
 from harness.world.processes import Child, free_port
 
 WORLD_ENV = "HARNESS_WORLD"
