@@ -33,7 +33,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.world.processes import install_signal_handlers
     install_signal_handlers()
     return run(RunOptions(config=_config_path(args.config), out=Path(args.out), workers=args.workers,
-                          only=tuple(args.only or ()), matrices=Path(args.matrices), verbose=not args.quiet))
+                          only=tuple(args.only or ()), matrices=Path(args.matrices), verbose=not args.quiet,
+                          load=not args.no_load))
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", "-n", default="auto", help="pytest-xdist workers: a number or 'auto' (default: %(default)s)")
     r.add_argument("--only", action="append", metavar="ID", help="only claims with this id or id prefix (repeatable)")
     r.add_argument("--quiet", "-q", action="store_true", help="one character per claim instead of one line")
+    r.add_argument("--no-load", action="store_true",
+                   help="skip the load lane (the `load:` profile of harness.yaml, claims CM-21.x) at the end of the run")
     r.set_defaults(fn=cmd_run)
 
     ld = sub.add_parser("load", help="run a load profile through the gateway and straight at the provider",

@@ -211,11 +211,16 @@ class Chaos(_Strict):
 
 
 class Gate(_Strict):
-    """A release gate on the load lane: a percentile under a bound, or an error rate under one."""
-    metric: Literal["latency", "ttft", "itl", "e2e", "tpot", "error_rate"]
+    """A release gate on the load lane: a percentile under a bound, or an error rate under one,
+    optionally "at Y rps" (min_rps: a run that did not reach the rate cannot pass) and only for
+    one profile. Each gate is a claim in the report (id, default CM-21.<n>)."""
+    id: Optional[str] = Field(None, pattern=r"^[A-Z]+-[0-9]+(\.[0-9]+)*$")
+    metric: Literal["latency", "ttft", "itl", "e2e", "tpot", "ttft_intended", "e2e_intended", "fan", "error_rate"]
     percentile: Optional[float] = Field(None, gt=0, le=100)
     max_ms: Optional[float] = Field(None, gt=0)
     max_rate: Optional[float] = Field(None, ge=0, le=1)
+    min_rps: Optional[float] = Field(None, gt=0)
+    profile: Optional[str] = None
 
     @model_validator(mode="after")
     def _shape(self) -> "Gate":
@@ -225,6 +230,14 @@ class Gate(_Strict):
         elif self.percentile is None or self.max_ms is None:
             raise ValueError(f"a {self.metric} gate needs percentile and max_ms")
         return self
+
+
+class LoadLane(_Strict):
+    """`harness run` ends with this load profile (after every other claim, so the load cannot
+    disturb them) and reports stream buffering and the gates as claims of the Load lane."""
+    profile: str = "smoke"       # a name in matrices/load, or a YAML path
+    workers: int = Field(0, ge=0, le=64)
+    direct: bool = True          # also run it straight at the provider, for the overhead figures
 
 
 class Defaults(_Strict):
@@ -243,6 +256,7 @@ class HarnessConfig(_Strict):
     roles: Roles = Roles()
     chaos: Chaos = Chaos()
     gates: list[Gate] = []
+    load: Optional[LoadLane] = None   # None: `harness run` has no load lane (`harness load` still works)
     claims: list[str] = []    # claim ids or id prefixes to run; empty: all
 
     @model_validator(mode="after")

@@ -13,12 +13,14 @@ import pytest
 from harness import catalog
 from harness.checks import base
 from harness.config import load, resolve_key
+from harness.report import junit
 from harness.report.build import write_reports
 from harness.secrets import Redactor
 from harness.world.processes import StartError
 from harness.world.world import WORLD_ENV, World
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+LOAD_PREFIX = "CM-21"   # the load lane's claims (stream buffering, the gates)
 
 
 @dataclass
@@ -29,6 +31,7 @@ class RunOptions:
     only: tuple[str, ...] = ()
     matrices: Path = catalog.MATRICES
     verbose: bool = True
+    load: bool = True       # run the load lane when harness.yaml has `load:` (and --only does not leave it out)
 
 
 def run(opts: RunOptions) -> int:
@@ -41,6 +44,10 @@ def run(opts: RunOptions) -> int:
     for stale in (results_path, junit_path):
         stale.unlink(missing_ok=True)
     only = tuple(opts.only) or tuple(cfg.claims)
+    profile, load_records, load_summary = None, [], None
+    if cfg.load and opts.load and (not only or any(LOAD_PREFIX.startswith(o) or o.startswith(LOAD_PREFIX) for o in only)):
+        from harness.load.run import load_profile
+        profile = load_profile(cfg.load.profile)   # a bad profile stops the run before anything starts
     print(f"harness: target {cfg.target.name} ({cfg_path}), {len(claims)} claims, output in {opts.out}/", flush=True)
     print("harness: starting mock providers and the gateway ...", flush=True)
     try:
@@ -64,6 +71,9 @@ def run(opts: RunOptions) -> int:
                 pytest_rc = pytest.main(args)
             finally:
                 os.environ.pop(WORLD_ENV, None)
+            if profile is not None and pytest_rc != pytest.ExitCode.INTERRUPTED:
+                # Last, alone: load would disturb timing-sensitive claims, and they would disturb it.
+                load_records, load_summary = _load_lane(cfg, world, profile, key, redactor, opts.out)
     except StartError as exc:
         print(f"harness: error: {redactor.text(str(exc))}", file=sys.stderr)
         return EXIT_INFRA
@@ -75,9 +85,17 @@ def run(opts: RunOptions) -> int:
     if junit_path.exists():  # belt and braces: no key may survive in any file we leave behind
         junit_path.write_text(redactor.text(junit_path.read_text()))
     results = json.loads(results_path.read_text())
+    if load_records:
+        results["claims"] += load_records
+        if load_summary:
+            results["load"] = load_summary
+        junit.append(junit_path, "load", load_records)
+        print(f"harness: load lane: " + ", ".join(f"{r['id']} {r['status']}" for r in load_records), flush=True)
     results["target"] = {"name": cfg.target.name, "config": str(cfg_path),
                          "started_by_harness": cfg.target.start is not None}
-    results["catalog"] = [c.model_dump() for c in claims]
+    results["catalog"] = [c.model_dump() for c in claims] + [
+        {k: v for k, v in r.items() if k not in ("status", "reason", "evidence", "duration_s")}
+        for r in results["claims"] if r.get("lane") == "Load"]
     results_path.write_text(json.dumps(redactor.data(results), indent=1))
     summary = write_reports(results, opts.out)
     print("harness: " + ", ".join(f"{k} {v}" for k, v in summary.items() if v))
@@ -85,3 +103,26 @@ def run(opts: RunOptions) -> int:
     failed = summary.get("FAIL", 0) + summary.get("ERROR", 0)
     return EXIT_FINDINGS if failed else EXIT_OK
 
+
+
+def _load_lane(cfg, world: World, profile, key: Optional[str], redactor: Redactor, out: Path):
+    """The load profile through the gateway and straight at the provider; its verdicts as claims."""
+    import subprocess
+    import time
+
+    from harness.load import claims as load_claims
+    from harness.load.lane import auth_value, for_report, measure, write_outputs
+    assert cfg.load is not None
+    where = out / "load" / profile.name
+    print(f"harness: load lane: profile {profile.name} ({profile.users} {profile.user} users, "
+          f"{profile.duration_s:g}s per run) ...", flush=True)
+    t0 = time.monotonic()
+    try:
+        result = measure(cfg, world, profile, auth_value(cfg, key), cfg.load.workers, cfg.load.direct, progress=False)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:   # the generator broke: say so, lose nothing else
+        why = redactor.text(f"the load run failed: {type(exc).__name__}: {exc}")
+        print(f"harness: load lane: {why}", file=sys.stderr, flush=True)
+        return load_claims.errors(cfg, profile.name, why), None
+    write_outputs(result, where, redactor)
+    files = [str(where / f) for f in ("load.html", "load.json", "load.csv")]
+    return load_claims.records(result, time.monotonic() - t0), redactor.data(for_report(result, files))

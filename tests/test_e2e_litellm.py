@@ -65,7 +65,7 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
     results = json.loads((out / "results.json").read_text())
     by_id = {c["id"]: c for c in results["claims"]}
     assert len(by_id) == len(results["catalog"]) >= 40
-    failed = {cid for cid, c in by_id.items() if c["status"] == "FAIL" and c["lane"] != "Chaos"}
+    failed = {cid for cid, c in by_id.items() if c["status"] == "FAIL" and c["lane"] not in ("Chaos", "Load")}
     assert failed == set(LITELLM_FINDINGS), {cid: by_id[cid]["reason"] for cid in failed}
     for cid, phrase in LITELLM_FINDINGS.items():
         assert phrase in by_id[cid]["reason"], by_id[cid]["reason"]
@@ -81,9 +81,16 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
             assert c["evidence"]["elapsed_s"] <= c["evidence"]["bound_s"] + 10 and "bound_s" in c["evidence"], cid
     for cid in CHAOS_PINNED_PASS:
         assert by_id[cid]["status"] == "PASS", (cid, by_id[cid]["reason"])
+    # The load lane ran last, alone: stream buffering and the (generous) gates of the embedded config.
+    load = {cid: c for cid, c in by_id.items() if c["lane"] == "Load"}
+    assert sorted(load) == ["CM-21.1", "CM-21.2", "CM-21.3", "CM-21.4"], sorted(load)
+    assert load["CM-21.1"]["status"] in ("PASS", "FAIL") and "ttft_share_of_stream_gateway" in load["CM-21.1"]["evidence"]
+    for cid in ("CM-21.2", "CM-21.3", "CM-21.4"):
+        assert load[cid]["status"] == "PASS" and load[cid]["evidence"]["requests"] > 20, (cid, load[cid]["reason"])
+    assert results["load"]["runs"]["gateway"]["table"]["ttft"]["count"] > 20 and results["load"]["overhead"]["ttft"]
     # Everything else conforms, resilience sections included.
     others = {cid: c["status"] for cid, c in by_id.items()
-              if cid not in set(LITELLM_FINDINGS) | LITELLM_UNSUPPORTED | MISSING | set(chaos)}
+              if cid not in set(LITELLM_FINDINGS) | LITELLM_UNSUPPORTED | MISSING | set(chaos) | set(load)}
     assert set(others.values()) == {"PASS"}, {k: (v, by_id[k]["reason"]) for k, v in others.items() if v != "PASS"}
     for section in ("5.1 Failover", "5.2 Retries", "5.3 Circuit breaker / cooldown", "5.4 Timeouts",
                     "2. Rate limiting", "8. Caching", "1. Auth"):
@@ -101,12 +108,13 @@ def test_reports_are_written(litellm_run):
     cases = suite.findall(".//testcase")
     assert len(cases) == len(json.loads((out / "results.json").read_text())["claims"])
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
-    assert {n for n in failed if "chaos" not in n} == {c["test"] + f"[{c['id']}]" for c in
+    assert {n for n in failed if "chaos" not in n and "CM-21." not in n} == {c["test"] + f"[{c['id']}]" for c in
                                                       json.loads((out / "results.json").read_text())["claims"]
                                                       if c["id"] in LITELLM_FINDINGS}
     assert len([c for c in cases if c.find("skipped") is not None]) == len(LITELLM_UNSUPPORTED) + len(MISSING)
     assert "## Findings" in md and "CM-5.3.2" in md.split("## Findings")[1]
     assert "| 19. Chaos: upstream network faults | Chaos |" in md
+    assert "## Load: profile smoke" in md and 'id="load"' in html and (out / "load" / "smoke" / "load.json").exists()
 
 
 def test_no_key_in_any_output(litellm_run):

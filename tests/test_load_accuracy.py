@@ -92,3 +92,50 @@ def test_other_streaming_protocols_are_timed_the_same(mocks, protocol, path):
     assert c["requests"] >= 20 and not [k for k in c if k.startswith("error")], c
     assert 45 <= t["ttft"]["p50"] <= 62 and 18 <= t["itl"]["p50"] <= 25, (t["ttft"], t["itl"])
     assert c["tokens_usage"] == c["tokens_chunks"] == 10 * c["requests"]
+
+
+def test_realtime_websocket_user_is_timed_like_a_stream(scripted):
+    """RealtimeUser (websocket-client under gevent) against the mock's /v1/realtime: one session
+    per user, responses back to back; TTFT from response.create, the scripted 20 ms pace between
+    deltas, usage from response.done."""
+    profile = Profile(name="rt", user="RealtimeUser", protocol="openai_realtime", users=4, spawn_rate=4, duration_s=5)
+    result = run(profile, scripted, "/v1/realtime", "m", auth=None)
+    t, c = result["table"], result["counts"]
+    assert c["requests"] >= 20 and not [k for k in c if k.startswith("error")], c
+    assert t["ws_connect"]["count"] == 4                      # sessions stay open across responses
+    assert t["ttft"]["count"] == c["requests"] == result["locust"]["requests"]
+    assert t["ttft"]["p50"] <= 15, t["ttft"]                  # the realtime mock scripts no header delay
+    assert 18 <= t["itl"]["p50"] <= 25, t["itl"]
+    assert c["tokens_usage"] == c["tokens_chunks"] == 10 * c["requests"] == c["tpot_from_usage"] * 10
+
+
+def test_stepped_arrival_rates_send_each_step_at_its_rate(mocks):
+    """Steps of 10/s for 2 s then 30/s for 2 s: 20 and 60 requests, each filed under its step."""
+    mocks["oa"].clear_script()
+    profile = Profile(name="steps", user="OpenStreamUser", users=20, spawn_rate=20, tokens=3,
+                      steps=[{"rate_rps": 10, "duration_s": 2}, {"rate_rps": 30, "duration_s": 2}])
+    assert profile.duration_s == 4
+    t = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "m", auth=None)["table"]
+    assert abs(t["e2e_intended@10rps"]["count"] - 20) <= 1, t["e2e_intended@10rps"]
+    assert abs(t["e2e_intended@30rps"]["count"] - 60) <= 2, t["e2e_intended@30rps"]
+    assert t["e2e_intended"]["count"] == t["e2e_intended@10rps"]["count"] + t["e2e_intended@30rps"]["count"]
+
+
+@pytest.mark.parametrize("omit_usage", [False, True])
+def test_tpot_says_which_token_count_it_used(mocks, omit_usage):
+    """TPOT = (e2e - TTFT) / (tokens - 1): from the usage when the stream reports it, else from the
+    chunks, and the counts say which; tpot_chunks is always there beside it."""
+    from harness.load.lane import tpot_tokens
+    oa = mocks["oa"]
+    oa.clear_script()
+    oa.script(tokens=6, token_delay_ms=20, omit_usage=omit_usage)
+    try:
+        profile = Profile(name="tpot", user="StreamUser", users=2, spawn_rate=2, duration_s=3)
+        result = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "m", auth=None)
+    finally:
+        oa.clear_script()
+    t, c = result["table"], result["counts"]
+    assert 18 <= t["tpot"]["p50"] <= 25 and 18 <= t["tpot_chunks"]["p50"] <= 25, (t["tpot"], t["tpot_chunks"])
+    used = "tpot_from_chunks" if omit_usage else "tpot_from_usage"
+    assert c[used] == c["requests"] and ("tpot_from_usage" if omit_usage else "tpot_from_chunks") not in c, c
+    assert ("no usage" in tpot_tokens(result)) == omit_usage and ("tokens_usage" in c) != omit_usage

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,45 @@ def _alive(pid: int) -> bool:
     # A zombie is gone in all but name; only a running process counts.
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_interrupt_during_the_load_lane_stops_locust_too(tmp_path):
+    """Ctrl-C while locust is generating load (worker processes included): the run exits 130 and
+    no locust process, mock or gateway outlives it."""
+    import psutil
+    cfg = tmp_path / "h.yaml"
+    targets = Path(__file__).resolve().parent.parent / "harness" / "targets"
+    (tmp_path / "litellm.yaml.j2").write_text((targets / "litellm.yaml.j2").read_text())
+    embedded = (targets / "litellm.yaml").read_text()
+    cfg.write_text(embedded.replace("load:\n  profile: smoke", "load:\n  profile: soak\n  workers: 2"))
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--config", str(cfg), "-o", str(tmp_path / "out"),
+                             "--only", "CM-21", "-n", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, seen = "", []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not seen:
+            line = proc.stdout.readline()
+            out += line
+            if not line:
+                break
+            if "through the gateway" in line:
+                until = time.monotonic() + 30
+                while time.monotonic() < until and len(seen) < 3:   # locust master and its 2 workers
+                    seen = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                            if "locust" in " ".join(p.cmdline())]
+                    time.sleep(0.3)
+        assert len(seen) >= 3, out
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        out += rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in seen if _alive(p.pid)]:
+        time.sleep(0.2)
+    assert not [p.pid for p in seen if _alive(p.pid)], out[-2000:]
+    ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)(?!\d)(?! \(refuses)", out)]
+    assert ports and not [p for p in ports if port_is_open("127.0.0.1", p)], out[-2000:]

@@ -11,6 +11,12 @@ class ProviderControl:
         self.name, self.url, self.refuses = name, url.rstrip("/"), refuses
         self._client = httpx.Client(timeout=timeout_s, trust_env=False)
 
+    def __enter__(self) -> "ProviderControl":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._client.close()
 

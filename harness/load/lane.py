@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from harness.config import HarnessConfig, resolve_key
+from harness.config import ConfigError, HarnessConfig, resolve_key
 from harness.load.metrics import PERCENTILES
 from harness.load.run import Profile, run
 from harness.secrets import Redactor
@@ -53,66 +53,95 @@ def buffering(gw: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
                                         f"({share_direct:.0%} direct)", **evidence}
 
 
-def gates(cfg: HarnessConfig, gw: dict[str, Any]) -> list[dict[str, Any]]:
+def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None) -> list[dict[str, Any]]:
+    """The gates of harness.yaml that apply to this profile, each with its verdict."""
     out = []
     requests = max(1, gw["counts"].get("requests", 0))
     errors = sum(v for k, v in gw["counts"].items() if k.startswith("error:"))
-    for g in cfg.gates:
+    rps = (gw.get("locust") or {}).get("rps") or 0.0
+    for i, g in enumerate(cfg.gates, 1):
+        if g.profile and profile is not None and g.profile != profile:
+            continue
+        gid = g.id or f"CM-21.{i + 1}"   # CM-21.1 is stream buffering
+        at = f" at >= {g.min_rps:g} rps" if g.min_rps else ""
         if g.metric == "error_rate":
-            rate = errors / requests
-            ok = rate <= (g.max_rate or 0)
-            out.append({"gate": f"error rate <= {g.max_rate:.2%}", "value": round(rate, 4), "status": "PASS" if ok else "FAIL"})
-            continue
-        row = gw["table"].get(g.metric)
-        key = f"p{g.percentile:g}"
-        if row is None or key not in row:
-            out.append({"gate": f"{g.metric} {key} <= {g.max_ms} ms", "value": None, "status": "UNSUPPORTED"})
-            continue
-        ok = row[key] <= (g.max_ms or 0)
-        out.append({"gate": f"{g.metric} {key} <= {g.max_ms} ms", "value": row[key], "status": "PASS" if ok else "FAIL"})
+            value: Optional[float] = round(errors / requests, 4)
+            name = f"error rate <= {g.max_rate:.2%}{at}"
+            ok = value <= (g.max_rate or 0)
+        else:
+            key = f"p{g.percentile:g}"
+            name = f"{g.metric} {key} <= {g.max_ms} ms{at}"
+            row = gw["table"].get(g.metric)
+            if row is None or key not in row:
+                out.append({"id": gid, "gate": name, "value": None, "status": "UNSUPPORTED",
+                            "reason": f"the profile measured no {g.metric}"})
+                continue
+            value = row[key]
+            ok = value <= (g.max_ms or 0)
+        reason = f"measured {value}" + (f" at {rps:.1f} rps" if rps else "")
+        if g.min_rps and rps < g.min_rps:
+            ok, reason = False, f"{reason}: the run reached {rps:.1f} rps, short of {g.min_rps:g}; the bound was not shown at that rate"
+        out.append({"id": gid, "gate": name, "value": value, "rps": round(rps, 2), "status": "PASS" if ok else "FAIL",
+                    "reason": reason})
     return out
 
 
-def run_lane(cfg: HarnessConfig, cfg_path: Path, profile: Profile, out: Path, workers: int = 0,
-             direct: bool = True, progress: bool = True) -> int:
-    key = resolve_key(cfg.target.auth, str(cfg_path))
-    redactor = Redactor([key] if key else [])
-    model = cfg.default_model("openai")
+GATEWAY_PATHS = {"openai_chat": "chat", "anthropic_messages": "messages", "openai_responses": "responses",
+                 "openai_realtime": "realtime"}
+PROVIDER_PATHS = {"openai_chat": "/v1/chat/completions", "anthropic_messages": "/v1/messages",
+                  "openai_responses": "/v1/responses", "openai_realtime": "/v1/realtime"}
+
+
+def measure(cfg: HarnessConfig, world: World, profile: Profile, value: Optional[str], workers: int = 0,
+            direct: bool = True, progress: bool = True) -> dict[str, Any]:
+    """The profile through the gateway, then (unless `direct` is off) straight at the mock provider
+    that serves the model, both with the provider scripted to the profile's pace."""
+    from harness.client.control import ProviderControl
+    assert world.info is not None
+    family = "anthropic" if profile.protocol == "anthropic_messages" else "openai"
+    model = cfg.default_model(family) or cfg.default_model("openai")
     if model is None:
-        raise SystemExit("harness: error: the load lane needs a model routed to an OpenAI-style provider")
-    out.mkdir(parents=True, exist_ok=True)
-    auth = cfg.target.auth
-    value = (f"{auth.scheme} {key}" if auth.scheme else key) if key else None
-    print(f"harness load: profile {profile.name}: {profile.users} {profile.user} users for {profile.duration_s:g}s", flush=True)
-    with World(cfg, cfg_path, key, redactor, log_dir=out / "logs") as world:
-        assert world.info is not None
-        mc = cfg.model(model)
-        prov_url = world.info.providers[mc.provider]["control_url"]
-        from harness.client.control import ProviderControl
-        prov = ProviderControl(mc.provider, prov_url)
+        raise ConfigError("the load lane needs a model routed to an OpenAI-style provider (models:)")
+    mc = cfg.model(model)
+    prov_url = world.info.providers[mc.provider]["control_url"]
+    with ProviderControl(mc.provider, prov_url) as prov:
+        prov.clear_script()
         prov.script(tokens=profile.tokens, token_delay_ms=profile.token_delay_ms)   # the provider's pace, for both runs
-        print(f"harness load: through the gateway {world.info.gateway_url} ...", flush=True)
-        paths = {"openai_chat": cfg.target.paths.chat, "anthropic_messages": cfg.target.paths.messages,
-                 "openai_responses": cfg.target.paths.responses}
-        if profile.protocol == "anthropic_messages":
-            model = cfg.default_model("anthropic") or model
-            mc = cfg.model(model)
-            prov_url = world.info.providers[mc.provider]["control_url"]
-            prov.close()
-            prov = ProviderControl(mc.provider, prov_url)
-            prov.script(tokens=profile.tokens, token_delay_ms=profile.token_delay_ms)
-        gw = run(profile, world.info.gateway_url, paths[profile.protocol], model, value, workers, auth.header, progress)
-        result: dict[str, Any] = {"profile": profile.model_dump(), "gateway": gw}
+        print(f"harness load: {profile.name} through the gateway {world.info.gateway_url} ...", flush=True)
+        gw_path = getattr(cfg.target.paths, GATEWAY_PATHS[profile.protocol])
+        gw = run(profile, world.info.gateway_url, gw_path, model, value, workers, cfg.target.auth.header, progress)
+        result: dict[str, Any] = {"profile": profile.model_dump(), "gateway": gw, "tpot_tokens": tpot_tokens(gw)}
         if direct:
-            print(f"harness load: straight at the provider {prov_url} ...", flush=True)
-            direct_path = {"openai_chat": "/v1/chat/completions", "anthropic_messages": "/v1/messages",
-                           "openai_responses": "/v1/responses"}[profile.protocol]
-            d = run(profile, prov_url, direct_path, mc.upstream, None, workers, progress=progress)
+            print(f"harness load: {profile.name} straight at the provider {prov_url} ...", flush=True)
+            d = run(profile, prov_url, PROVIDER_PATHS[profile.protocol], mc.upstream, None, workers, progress=progress)
             result["direct"] = d
             result["overhead"] = overhead(gw, d)
             result["buffering"] = buffering(gw, d)
-        result["gates"] = gates(cfg, gw)
-        prov.close()
+        prov.clear_script()   # later claims must not inherit the load pace
+    result["gates"] = gates(cfg, gw, profile.name)
+    return result
+
+
+def tpot_tokens(run_result: dict[str, Any]) -> str:
+    """Which token count the TPOT figures rest on (both are in the tables: tpot, tpot_chunks)."""
+    c = run_result.get("counts", {})
+    usage, chunks = c.get("tpot_from_usage", 0), c.get("tpot_from_chunks", 0)
+    if not usage and not chunks:
+        return "no stream had two tokens or more: no TPOT"
+    if not chunks:
+        return f"tpot counts output tokens from the usage the gateway returned (all {usage} streams); tpot_chunks counts content chunks"
+    if not usage:
+        return f"the gateway returned no usage: tpot counts content chunks ({chunks} streams)"
+    return f"tpot counts usage tokens in {usage} streams and content chunks in {chunks} that lacked usage"
+
+
+def failed(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [g for g in result["gates"] if g["status"] == "FAIL"] + (
+        [result["buffering"]] if result.get("buffering", {}).get("status") == "FAIL" else [])
+
+
+def write_outputs(result: dict[str, Any], out: Path, redactor: Redactor) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     (out / "load.json").write_text(redactor.text(json.dumps(result, indent=1)))
     with open(out / "load.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -121,11 +150,36 @@ def run_lane(cfg: HarnessConfig, cfg_path: Path, profile: Profile, out: Path, wo
             for metric, row in (result.get(name) or {}).get("table", {}).items():
                 w.writerow([name, metric, row["count"]] + [row[c] for c in COLUMNS] + [round(row["mean"], 3)])
     write_html(result, out / "load.html")
+
+
+def run_lane(cfg: HarnessConfig, cfg_path: Path, profile: Profile, out: Path, workers: int = 0,
+             direct: bool = True, progress: bool = True) -> int:
+    key = resolve_key(cfg.target.auth, str(cfg_path))
+    redactor = Redactor([key] if key else [])
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"harness load: profile {profile.name}: {profile.users} {profile.user} users for {profile.duration_s:g}s", flush=True)
+    with World(cfg, cfg_path, key, redactor, log_dir=out / "logs") as world:
+        result = measure(cfg, world, profile, auth_value(cfg, key), workers, direct, progress)
+    write_outputs(result, out, redactor)
     print_summary(result)
-    failed = [g for g in result["gates"] if g["status"] == "FAIL"] + (
-        [result["buffering"]] if result.get("buffering", {}).get("status") == "FAIL" else [])
     print(f"harness load: {out / 'load.html'}, {out / 'load.json'}, {out / 'load.csv'}")
-    return 1 if failed else 0
+    return 1 if failed(result) else 0
+
+
+def for_report(result: dict[str, Any], files: list[str]) -> dict[str, Any]:
+    """What the main report keeps of a load run: the tables and per-second TTFT points, not the
+    raw samples and histograms (those stay in load.json)."""
+    from harness.report.load_plot import per_second
+    runs = {n: {"counts": result[n]["counts"], "table": result[n]["table"], "locust": result[n]["locust"]}
+            for n in ("gateway", "direct") if result.get(n)}
+    return {"profile": result["profile"], "runs": runs, "columns": COLUMNS, "overhead": result.get("overhead"),
+            "buffering": result.get("buffering"), "gates": result["gates"], "tpot_tokens": result.get("tpot_tokens"),
+            "per_second": {n: per_second(result[n]["hdr"].get("samples", [])) for n in runs}, "files": files}
+
+
+def auth_value(cfg: HarnessConfig, key: Optional[str]) -> Optional[str]:
+    auth = cfg.target.auth
+    return (f"{auth.scheme} {key}" if auth.scheme else key) if key else None
 
 
 def write_html(result: dict[str, Any], path: Path) -> None:
@@ -135,7 +189,8 @@ def write_html(result: dict[str, Any], path: Path) -> None:
     plot = svg({n: (r or {}).get("hdr", {}).get("samples", []) for n, r in runs.items()})
     path.write_text(_env.get_template("load.html.j2").render(
         profile=result["profile"], runs=runs, columns=COLUMNS, overhead=result.get("overhead"),
-        buffering=result.get("buffering"), gates=result["gates"], plot=plot))
+        buffering=result.get("buffering"), gates=result["gates"], plot=plot,
+        tpot_tokens=result.get("tpot_tokens")))
 
 
 def print_summary(result: dict[str, Any]) -> None:
@@ -143,15 +198,16 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"\nrequests {gw['counts'].get('requests', 0)}, errors "
           f"{sum(v for k, v in gw['counts'].items() if k.startswith('error:'))}, "
           f"locust rps {gw['locust']['rps']:.1f}")
-    print(f"{'metric':<8} {'run':<8} {'count':>7} " + " ".join(f"{c:>9}" for c in COLUMNS))
+    print(f"{'metric':<22} {'run':<8} {'count':>7} " + " ".join(f"{c:>9}" for c in COLUMNS))
     for metric in gw["table"]:
         for name in ("gateway", "direct"):
             row = (result.get(name) or {}).get("table", {}).get(metric)
             if row:
-                print(f"{metric:<8} {name:<8} {row['count']:>7} " + " ".join(f"{row[c]:>9.2f}" for c in COLUMNS))
+                print(f"{metric:<22} {name:<8} {row['count']:>7} " + " ".join(f"{row[c]:>9.2f}" for c in COLUMNS))
         ov = result.get("overhead", {}).get(metric)
         if ov:
-            print(f"{'':<8} {'ratio':<8} {'':>7} " + " ".join(f"{ov[c]['ratio']:>9.2f}" for c in COLUMNS))
+            print(f"{'':<22} {'ratio':<8} {'':>7} " + " ".join(f"{ov[c]['ratio']:>9.2f}" for c in COLUMNS))
+    print(f"time per output token: {result.get('tpot_tokens', '')}")
     if "buffering" in result:
         print(f"stream buffering: {result['buffering']['status']}: {result['buffering']['reason']}")
     for g in result["gates"]:

@@ -12,7 +12,9 @@ each report (`report_to_master`), and the master merges them exactly.
 ChatUser is a FastHttpUser (geventhttpclient), the faster client. StreamUser is not: its
 `iter_content` reads until it has filled the chunk size, so a token's arrival time is lost (TTFT
 came out as the whole stream's time in our accuracy test); requests' `iter_content(None)`
-yields bytes as they arrive, so StreamUser is an HttpUser.
+yields bytes as they arrive, so StreamUser is an HttpUser. RealtimeUser speaks websockets with
+websocket-client, a blocking client that gevent's monkey-patching makes cooperative (asyncio
+`websockets` does not run under gevent).
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ import time
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, HttpUser, constant, events, task
+import websocket
+from locust import FastHttpUser, HttpUser, User, constant, events, task
+from locust.exception import StopUser
 
 from harness.load.metrics import Recorder
 
@@ -100,7 +104,7 @@ class ChatUser(FastHttpUser):
             LOCAL.record("latency", time.perf_counter() - t0)
 
 
-def _stream_once(client, t0: float, intended: float | None = None) -> None:
+def _stream_once(client, t0: float, intended: float | None = None, step: str | None = None) -> None:
     """One SSE request: TTFT, each inter-token gap, end to end, time per output token."""
     with client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(True), headers=_headers(),
                      name=f"{PROTOCOL}.stream", stream=True, catch_response=True, timeout=SPEC.get("timeout_s", 60)) as r:
@@ -134,6 +138,8 @@ def _stream_once(client, t0: float, intended: float | None = None) -> None:
                             LOCAL.record("ttft", now - t0)
                             if intended is not None:   # open model: from when it should have been sent
                                 LOCAL.record("ttft_intended", now - intended)
+                                if step:
+                                    LOCAL.record(f"ttft_intended@{step}", now - intended)
                             LOCAL.sample(now - t0)
                         else:
                             LOCAL.record("itl", now - last)
@@ -147,17 +153,32 @@ def _stream_once(client, t0: float, intended: float | None = None) -> None:
         if not done or first is None:
             r.failure("stream ended without [DONE] or content")
             return _error("incomplete_stream")
-        LOCAL.count("requests")
-        LOCAL.count("tokens_chunks", tokens)
-        if usage_tokens is not None:
-            LOCAL.count("tokens_usage", usage_tokens)
-        LOCAL.record("e2e", end - t0)
-        if intended is not None:
-            LOCAL.record("e2e_intended", end - intended)
-        if tokens > 1:
-            # Time per output token: (e2e - ttft) / (tokens - 1), tokens from usage when given.
-            n = usage_tokens if usage_tokens and usage_tokens > 1 else tokens
-            LOCAL.record("tpot", (end - first) / (n - 1))
+        _finish(t0, first, end, tokens, usage_tokens, intended, step)
+
+
+def _finish(t0: float, first: float, end: float, tokens: int, usage_tokens: int | None,
+            intended: float | None, step: str | None = None) -> None:
+    """A complete stream: e2e, and time per output token (e2e - ttft) / (tokens - 1) with the
+    tokens the gateway's usage reports (`tpot`, counted as tpot_from_usage) and, beside it, the
+    tokens counted from the chunks (`tpot_chunks`); without usage, `tpot` falls back to the chunks
+    (counted as tpot_from_chunks) so the report can say which count it used."""
+    LOCAL.count("requests")
+    LOCAL.count("tokens_chunks", tokens)
+    if usage_tokens is not None:
+        LOCAL.count("tokens_usage", usage_tokens)
+    LOCAL.record("e2e", end - t0)
+    if intended is not None:
+        LOCAL.record("e2e_intended", end - intended)
+        if step:
+            LOCAL.record(f"e2e_intended@{step}", end - intended)
+    if tokens > 1:
+        LOCAL.record("tpot_chunks", (end - first) / (tokens - 1))
+    if usage_tokens and usage_tokens > 1:
+        LOCAL.record("tpot", (end - first) / (usage_tokens - 1))
+        LOCAL.count("tpot_from_usage")
+    elif tokens > 1:
+        LOCAL.record("tpot", (end - first) / (tokens - 1))
+        LOCAL.count("tpot_from_chunks")
 
 
 class StreamUser(HttpUser):
@@ -169,25 +190,59 @@ class StreamUser(HttpUser):
         _stream_once(self.client, time.perf_counter())
 
 
+def _schedule() -> list[tuple[float, float, str]]:
+    """The open model's arrival rate over time: [(from second, rate, label)]. One constant rate,
+    or steps that climb (or fall) so the report shows where latency starts to give."""
+    steps = SPEC.get("steps") or []
+    if not steps:
+        return [(0.0, float(SPEC.get("rate_rps") or 1.0), "")]
+    out, at = [], 0.0
+    for st in steps:
+        out.append((at, float(st["rate_rps"]), f"{st['rate_rps']:g}rps"))
+        at += float(st["duration_s"])
+    return out
+
+
+SCHEDULE = _schedule()
+_START: list[float] = []   # when this process's first open-model user started: second 0 of the schedule
+_NEXT: list[float] = []    # the next intended send time in this process
+
+
+def _rate_at(t: float) -> tuple[float, str]:
+    elapsed = t - _START[0]
+    rate, label = SCHEDULE[0][1], SCHEDULE[0][2]
+    for at, r, lab in SCHEDULE:
+        if elapsed >= at:
+            rate, label = r, lab
+    return rate, label
+
+
 class OpenStreamUser(HttpUser):
-    """Open model: each user sends on a fixed schedule (the profile's arrival rate shared among the
-    users), whatever the gateway does. When an answer is late the next request is late too, and its
-    `*_intended` figures count from when it should have been sent: a stalled gateway cannot hide
-    behind coordinated omission (wrk2's correction)."""
+    """Open model: arrivals follow the profile's rate (or the rate of the current step), whatever
+    the gateway does. The process keeps one clock of intended send times; a free user takes the
+    next slot and waits for it. When the gateway is slow and every user is busy, slots pile up in
+    the past and the request that takes one counts its `*_intended` figures from when it should
+    have been sent: a stalled gateway cannot hide behind coordinated omission (wrk2's
+    correction). Each of N worker processes sends 1/N of the rate, so --workers keeps the total.
+    With steps, the intended figures are also kept per step (`e2e_intended@20rps`)."""
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.interval = SPEC.get("users", 1) / max(SPEC.get("rate_rps", 1.0), 1e-6)
-        self.next_at = time.perf_counter() + self.interval * (id(self) % 1000) / 1000   # spread the start
+        if not _START:
+            _START.append(time.perf_counter())
+            _NEXT.append(time.perf_counter())
 
     @task
     def stream(self) -> None:
-        now = time.perf_counter()
-        if self.next_at > now:
-            gevent.sleep(self.next_at - now)
-        intended = self.next_at
-        self.next_at += self.interval
-        _stream_once(self.client, time.perf_counter(), intended=intended)
+        intended = _NEXT[0]
+        if intended - _START[0] >= SPEC.get("duration_s", float("inf")):
+            raise StopUser()   # the schedule is over: no slot past the profile's end, even while locust winds down
+        rate, step = _rate_at(intended)
+        _NEXT[0] = intended + SPEC.get("processes", 1) / rate   # gevent: no other user runs in between
+        wait = intended - time.perf_counter()
+        if wait > 0:
+            gevent.sleep(wait)
+        _stream_once(self.client, time.perf_counter(), intended=intended, step=step or None)
 
 
 class FanoutStreamUser(HttpUser):
@@ -202,6 +257,84 @@ class FanoutStreamUser(HttpUser):
         gevent.joinall(jobs, timeout=SPEC.get("timeout_s", 60))
         LOCAL.record("fan", time.perf_counter() - t0)
         LOCAL.count("fans")
+
+
+class RealtimeUser(User):
+    """Responses over a realtime websocket (OpenAI Realtime events): one session per user, kept
+    open, one `response.create` after another in it. TTFT counts from sending response.create to
+    the first `response.output_text.delta`; opening the session is timed apart (`ws_connect`). A
+    broken session is an error of its kind and the next task opens a fresh one."""
+    wait_time = constant(SPEC.get("think_s", 0))
+    ws: Any = None
+
+    def _open(self) -> Any:
+        t0 = time.perf_counter()
+        url = self.host.replace("http", "ws", 1) + SPEC.get("path", "/v1/realtime") + f"?model={SPEC.get('model', '')}"
+        headers = [f"{k}: {v}" for k, v in _headers().items() if k != "Content-Type"]
+        ws = websocket.create_connection(url, header=headers, timeout=SPEC.get("timeout_s", 60))
+        first = json.loads(ws.recv())
+        if first.get("type") != "session.created":
+            ws.close()
+            raise ValueError(f"first event {first.get('type')!r}, not session.created")
+        LOCAL.record("ws_connect", time.perf_counter() - t0)
+        return ws
+
+    def _fire(self, t0: float, exc: Exception | None) -> None:
+        self.environment.events.request.fire(request_type="WS", name="realtime.response", context={},
+                                             response_time=(time.perf_counter() - t0) * 1000, response_length=0,
+                                             exception=exc)
+
+    @task
+    def respond(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            if self.ws is None:
+                self.ws = self._open()
+            t0 = time.perf_counter()
+            deadline = t0 + SPEC.get("timeout_s", 60)
+            self.ws.send(json.dumps({"type": "response.create", "response": {
+                "modalities": ["text"], "instructions": f"Load test. [h:load-{secrets.token_hex(6)}]"}}))
+            first = last = None
+            tokens, usage_tokens = 0, None
+            while True:
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("no response.done before the deadline")
+                ev = json.loads(self.ws.recv())
+                now = time.perf_counter()
+                kind = ev.get("type")
+                if kind == "error":
+                    raise ValueError(f"error event: {(ev.get('error') or {}).get('message', '')[:200]}")
+                if kind == "response.output_text.delta" and ev.get("delta"):
+                    if first is None:
+                        first = now
+                        LOCAL.record("ttft", now - t0)
+                        LOCAL.sample(now - t0)
+                    else:
+                        LOCAL.record("itl", now - last)
+                    last = now
+                    tokens += 1
+                elif kind == "response.done":
+                    usage_tokens = ((ev.get("response") or {}).get("usage") or {}).get("output_tokens")
+                    break
+        except Exception as exc:  # noqa: BLE001 - a broken session is a finding, not a crash
+            self._fire(t0, exc)
+            _error(f"ws_broken:{type(exc).__name__}")
+            self.on_stop()
+            return
+        end = time.perf_counter()
+        if first is None:
+            self._fire(t0, ValueError("response.done without any text"))
+            return _error("incomplete_stream")
+        self._fire(t0, None)
+        _finish(t0, first, end, tokens, usage_tokens, None)
+
+    def on_stop(self) -> None:
+        if self.ws is not None:
+            try:
+                self.ws.close(timeout=2)
+            except Exception:  # noqa: BLE001 - closing a broken socket may fail; it is gone either way
+                pass
+            self.ws = None
 
 
 @events.report_to_master.add_listener

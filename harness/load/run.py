@@ -10,29 +10,56 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.config import ConfigError, _loc
 from harness.netguard import is_loopback_url
+from harness.world.processes import Child
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PROFILES = Path(__file__).resolve().parent.parent.parent / "matrices" / "load"
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rate_rps: float = Field(gt=0)
+    duration_s: float = Field(gt=0, le=3600)
 
 
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    user: str = Field("StreamUser", pattern="^(ChatUser|StreamUser|OpenStreamUser|FanoutStreamUser)$")
+    user: str = Field("StreamUser", pattern="^(ChatUser|StreamUser|OpenStreamUser|FanoutStreamUser|RealtimeUser)$")
     users: int = Field(ge=1, le=5000)            # closed model: concurrent users; open model: the sender pool
     rate_rps: Optional[float] = Field(None, gt=0)  # open model (OpenStreamUser): the arrival rate
+    steps: list[Step] = []                         # open model: stepped arrival rates instead of one
     fanout: int = Field(4, ge=1, le=256)           # FanoutStreamUser: concurrent streams per request
-    protocol: str = Field("openai_chat", pattern="^(openai_chat|anthropic_messages|openai_responses)$")
+    protocol: str = Field("openai_chat", pattern="^(openai_chat|anthropic_messages|openai_responses|openai_realtime)$")
     spawn_rate: float = Field(gt=0)
-    duration_s: float = Field(gt=0, le=3600)     # every run is bounded in time
+    duration_s: Optional[float] = Field(None, gt=0, le=3600)   # every run is bounded in time
     think_s: float = Field(0, ge=0)
     tokens: int = Field(12, ge=1, le=4096)       # answer length the mock provider streams
     token_delay_ms: float = Field(0, ge=0)       # the provider's pace between tokens
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Profile":
+        if self.steps:
+            if self.user != "OpenStreamUser":
+                raise ValueError("steps: stepped arrival rates need user: OpenStreamUser")
+            total = sum(st.duration_s for st in self.steps)
+            if self.duration_s is not None and abs(self.duration_s - total) > 1e-9:
+                raise ValueError(f"duration_s: {self.duration_s:g} differs from the steps' total {total:g}; leave it out")
+            self.duration_s = total
+        if self.duration_s is None:
+            raise ValueError("duration_s: every run is bounded in time; give one (or steps)")
+        if self.duration_s > 3600:
+            raise ValueError("duration_s: at most 3600 s")
+        if self.user == "OpenStreamUser" and not (self.rate_rps or self.steps):
+            raise ValueError("rate_rps: an open-model profile needs an arrival rate (or steps)")
+        if (self.user == "RealtimeUser") != (self.protocol == "openai_realtime"):
+            raise ValueError("protocol: RealtimeUser and protocol openai_realtime go together")
+        return self
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -43,9 +70,12 @@ def load_profile(name_or_path: str) -> Profile:
         return Profile.model_validate(yaml.safe_load(path.read_text()))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the load profile: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(f"{path}: {_loc(tuple(err['loc']))}: {err['msg']}") from None
+        where = _loc(tuple(err["loc"]))
+        raise ConfigError(f"{path}: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
 
 
 def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int = 0,
@@ -54,23 +84,35 @@ def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str],
     if not is_loopback_url(host):
         # Load only ever targets this machine: a harness run must never load someone else's service.
         raise ConfigError(f"load target {host!r}: not a loopback address; the load lane only targets this machine")
-    out = Path(tempfile.mkdtemp(prefix="harness-load-")) / "result.json"
-    if profile.user == "OpenStreamUser" and not profile.rate_rps:
-        raise ConfigError(f"load profile {profile.name}: rate_rps: an open-model profile needs an arrival rate")
+    with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:   # removed afterwards, whatever happens
+        return _run_locust(profile, host, path, model, auth, workers, auth_header, progress, Path(tmp) / "result.json")
+
+
+def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int,
+                auth_header: str, progress: bool, out: Path) -> dict[str, Any]:
     spec = {"path": path, "model": model, "auth": auth, "auth_header": auth_header,
             "think_s": profile.think_s, "out": str(out), "users": profile.users, "rate_rps": profile.rate_rps,
-            "fanout": profile.fanout, "protocol": profile.protocol}
+            "fanout": profile.fanout, "protocol": profile.protocol,
+            "steps": [st.model_dump() for st in profile.steps],
+            "processes": max(1, workers), "duration_s": profile.duration_s}   # the open model splits its arrival rate among them
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
             *([] if progress else ["--only-summary"]),
             "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{profile.duration_s:g}s",
             "--stop-timeout", "10", "--host", host, "--loglevel", "WARNING", profile.user]
     if workers > 1:
         argv += ["--processes", str(workers)]
-    import os
-    env = {**os.environ, "HARNESS_LOAD_SPEC": json.dumps(spec)}
-    proc = subprocess.run(argv, env=env, text=True, timeout=profile.duration_s + 90,   # bounded, whatever locust does
-                          stdout=sys.stderr if progress else subprocess.PIPE,
-                          stderr=sys.stderr if progress else subprocess.PIPE)
+    log = out.with_name("locust.log")
+    # Its own process group (locust --processes forks workers): stopped as a whole on the way out,
+    # Ctrl-C and timeouts included, so no generator outlives the run.
+    child = Child("locust", argv, env={"HARNESS_LOAD_SPEC": json.dumps(spec)},
+                  log_path=None if progress else log, passthrough=progress)
+    try:
+        child.proc.wait(timeout=(profile.duration_s or 0) + 90)   # bounded, whatever locust does
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        child.stop(grace_s=5)
     if not out.exists():
-        raise RuntimeError(f"locust wrote no result (exit {proc.returncode}): {(proc.stderr or '')[-1500:]}")
+        tail = "" if progress else log.read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"locust wrote no result (exit {child.proc.returncode}): {tail}")
     return json.loads(out.read_text())

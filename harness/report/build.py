@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from harness.catalog import id_key
+from harness.report.load_plot import svg_lines
 
 ORDER = ("PASS", "FAIL", "SAFE", "PARTIAL", "UNSUPPORTED", "MISSING", "ERROR", "NOT RUN")
 VERIFIED = ("PASS", "FAIL", "SAFE")      # an automated check reached a verdict about the gateway
@@ -77,6 +78,8 @@ def context(results: dict[str, Any]) -> dict[str, Any]:
         "gaps": [(RISK_TITLES[k], gaps[k]) for k in RISK_TITLES if gaps.get(k)],
         "waves": [(WAVE_TITLES[w], waves[w]) for w in WAVE_TITLES if waves[w]],
         "lanes": sorted({r.get("lane", "") for r in rows}),
+        "load": results.get("load"),
+        "load_plot": svg_lines(results["load"].get("per_second", {})) if results.get("load") else "",
     }
 
 

@@ -23,7 +23,13 @@ def per_second(samples: Sequence[Sequence[float]]) -> list[tuple[int, float, flo
 
 
 def svg(series: dict[str, Sequence[Sequence[float]]], width: int = 720, height: int = 260) -> str:
-    lines = {name: per_second(s) for name, s in series.items() if s}
+    """From raw (wall time, seconds) samples per run."""
+    return svg_lines({name: per_second(s) for name, s in series.items() if s}, width, height)
+
+
+def svg_lines(lines: dict[str, Sequence[Sequence[float]]], width: int = 720, height: int = 260) -> str:
+    """From per-second (second, p50 ms, p99 ms) points per run (what results.json keeps)."""
+    lines = {name: pts for name, pts in lines.items() if pts}
     points = [p for pts in lines.values() for p in pts]
     if not points:
         return "<p>No streaming samples to plot.</p>"

@@ -14,6 +14,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import IO, Optional
@@ -50,7 +51,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 class Child:
     def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None,
-                 log_path: Optional[Path] = None, cwd: Optional[Path] = None, pipe_stdout: bool = False) -> None:
+                 log_path: Optional[Path] = None, cwd: Optional[Path] = None, pipe_stdout: bool = False,
+                 passthrough: bool = False) -> None:
+        """`passthrough`: the child's output goes to our stderr (a live display), not to a log."""
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -58,8 +61,8 @@ class Child:
         self.proc = subprocess.Popen(
             argv, env={**os.environ, **(env or {})}, cwd=cwd,
             stdin=subprocess.PIPE,  # closed when we exit: children that watch stdin leave too
-            stdout=subprocess.PIPE if pipe_stdout else (self._log or subprocess.DEVNULL),
-            stderr=self._log or subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pipe_stdout else (sys.stderr if passthrough else self._log or subprocess.DEVNULL),
+            stderr=sys.stderr if passthrough else self._log or subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C at the terminal reaches us, and we stop them in order
             preexec_fn=_die_with_parent,
         )

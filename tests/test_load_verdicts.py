@@ -1,0 +1,112 @@
+"""The load lane's verdicts: profiles validated with the field named, gates (at a rate, per
+profile), the claims and JUnit cases they become, and the load section of the main report."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.config import ConfigError, load
+from harness.load import claims
+from harness.load.lane import COLUMNS, for_report, gates
+from harness.load.run import load_profile
+from harness.report import junit
+from harness.report.build import write_reports
+
+
+@pytest.mark.parametrize("text,phrase", [
+    ("name: x\nuser: OpenStreamUser\nusers: 2\nspawn_rate: 2\nduration_s: 5\n", "rate_rps: an open-model profile needs"),
+    ("name: x\nuser: StreamUser\nusers: 2\nspawn_rate: 2\nsteps: [{rate_rps: 1, duration_s: 2}]\n", "steps: stepped arrival"),
+    ("name: x\nuser: OpenStreamUser\nusers: 2\nspawn_rate: 2\nduration_s: 9\nsteps: [{rate_rps: 1, duration_s: 2}]\n",
+     "duration_s: 9 differs from the steps' total 2"),
+    ("name: x\nuser: StreamUser\nusers: 2\nspawn_rate: 2\n", "duration_s: every run is bounded"),
+    ("name: x\nuser: RealtimeUser\nusers: 2\nspawn_rate: 2\nduration_s: 3\n", "protocol: RealtimeUser and protocol"),
+    ("name: x\nuser: StreamUser\nusers: 0\nspawn_rate: 2\nduration_s: 3\n", "users: Input should be greater"),
+    ("name: [x\n", "not valid YAML"),
+])
+def test_bad_profiles_name_the_field(tmp_path, text, phrase):
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_profile(str(p))
+    assert phrase in str(e.value) and str(p) in str(e.value)
+
+
+def test_shipped_profiles_are_valid():
+    for name in ("smoke", "open", "stepped", "burst", "fanout", "soak", "anthropic", "responses", "realtime"):
+        assert load_profile(name).duration_s
+
+
+def _cfg(tmp_path, gates_yaml):
+    base, _ = load(None)
+    data = base.model_dump(mode="json", exclude_none=True)
+    import yaml
+    data["gates"] = yaml.safe_load(gates_yaml)
+    p = tmp_path / "h.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return load(p)[0]
+
+
+RUN = {"counts": {"requests": 98, "error:http_500": 2}, "table": {"ttft": {"count": 98, "p99": 120.0}},
+       "locust": {"rps": 9.5, "requests": 100}}
+
+
+def test_gates_judge_percentiles_rates_and_error_rate(tmp_path):
+    cfg = _cfg(tmp_path, """
+- {metric: ttft, percentile: 99, max_ms: 200}
+- {metric: ttft, percentile: 99, max_ms: 100}
+- {metric: ttft, percentile: 99, max_ms: 200, min_rps: 20}
+- {metric: error_rate, max_rate: 0.01, id: CM-30.1}
+- {metric: itl, percentile: 50, max_ms: 5}
+- {metric: ttft, percentile: 99, max_ms: 1, profile: soak}
+""")
+    got = gates(cfg, RUN, "smoke")
+    assert [(g["id"], g["status"]) for g in got] == [
+        ("CM-21.2", "PASS"), ("CM-21.3", "FAIL"), ("CM-21.4", "FAIL"), ("CM-30.1", "FAIL"), ("CM-21.6", "UNSUPPORTED")]
+    assert "reached 9.5 rps, short of 20" in got[2]["reason"]       # "under X ms at Y rps": the rate is part of it
+    assert got[3]["value"] == round(2 / 98, 4)
+    assert [g["status"] for g in gates(cfg, RUN, "soak")][-1] == "FAIL"   # the soak-only gate applies to soak
+
+
+def test_gate_config_errors_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"gates\[0\]: a ttft gate needs percentile and max_ms"):
+        _cfg(tmp_path, "[{metric: ttft}]")
+    with pytest.raises(ConfigError, match=r"gates\[0\]\.min_rps"):
+        _cfg(tmp_path, "[{metric: error_rate, max_rate: 0.1, min_rps: -1}]")
+
+
+def _result():
+    hdr = {"samples": [[1000.0 + i / 10, 0.05] for i in range(30)]}
+    run = {**RUN, "table": {"ttft": {"count": 98, **{c: 10.0 for c in COLUMNS}, "mean": 10.0}}, "hdr": hdr}
+    return {"profile": {"name": "smoke", "description": "d", "users": 2, "user": "StreamUser", "duration_s": 3, "steps": []},
+            "gateway": run, "direct": run, "overhead": {}, "tpot_tokens": "tpot counts usage tokens",
+            "buffering": {"status": "FAIL", "reason": "chunks arrive together", "ttft_share_of_stream_gateway": 0.9},
+            "gates": [{"id": "CM-21.2", "gate": "ttft p99 <= 100 ms", "value": 120.0, "rps": 9.5, "status": "FAIL",
+                       "reason": "measured 120.0 at 9.5 rps"}]}
+
+
+def test_verdicts_become_claims_junit_cases_and_a_report_section(tmp_path):
+    records = claims.records(_result(), 7.0)
+    assert [(r["id"], r["status"], r["lane"]) for r in records] == [("CM-21.1", "FAIL", "Load"), ("CM-21.2", "FAIL", "Load")]
+    assert "chunks arrive together" in records[0]["reason"] and records[1]["evidence"]["gate"]["value"] == 120.0
+    path = tmp_path / "junit.xml"
+    path.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="1"><testcase name="a"/></testsuite></testsuites>')
+    junit.append(path, "load", records + [{**records[1], "id": "CM-21.3", "status": "UNSUPPORTED", "reason": "no itl"}])
+    root = ET.parse(path).getroot()
+    suite = root.find("testsuite[@name='load']")
+    assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "2" and suite.get("skipped") == "1"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert cases["test_load_gate[CM-21.2]"].find("failure").get("message").startswith("CM-21.2 FAIL: smoke: measured 120.0")
+    assert cases["test_load_gate[CM-21.3]"].find("skipped") is not None
+    assert len(root.findall(".//testcase")) == 4   # pytest's case is still there
+    results = {"claims": records, "catalog": [], "load": for_report(_result(), ["load/smoke/load.json"])}
+    write_reports(results, tmp_path)
+    html, md = (tmp_path / "report.html").read_text(), (tmp_path / "report.md").read_text()
+    assert 'id="load"' in html and "<polyline" in html and "tpot counts usage tokens" in html and 'href="#CM-21.2"' in html
+    assert "## Load: profile smoke" in md and "| ttft | gateway | 98 |" in md and "| ttft | direct | 98 |" in md
+
+
+def test_a_broken_load_run_is_an_error_on_every_load_claim(tmp_path):
+    cfg = _cfg(tmp_path, "[{metric: ttft, percentile: 99, max_ms: 200}]")
+    got = claims.errors(cfg, "smoke", "the load run failed: RuntimeError: locust wrote no result")
+    assert [(r["id"], r["status"]) for r in got] == [("CM-21.1", "ERROR"), ("CM-21.2", "ERROR")]
