@@ -47,6 +47,16 @@ def cmd_load(args: argparse.Namespace) -> int:
                     direct=not args.no_direct, progress=not args.quiet)
 
 
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from harness.smoke.lane import run_lane
+    from harness.smoke.matrix import load_matrix
+    from harness.world.processes import install_signal_handlers
+    install_signal_handlers()
+    cfg, path = load(_config_path(args.config))
+    return run_lane(cfg, path, load_matrix(args.matrix), Path(args.out), omit=tuple(args.omit or ()),
+                    progress=not args.quiet)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.checks.base import load_all
     cfg, path = load(_config_path(args.config))
@@ -113,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--no-direct", action="store_true", help="skip the run straight at the provider (no overhead figures)")
     ld.add_argument("--quiet", "-q", action="store_true", help="no live stats table while the load runs")
     ld.set_defaults(fn=cmd_load)
+
+    sm = sub.add_parser("smoke", help="the provider smoke matrix: every route x protocol x streaming",
+                        description="Starts the matrix's providers as mock providers (OpenAI, Anthropic, Gemini, Ollama "
+                                    "shapes) behind the gateway with a generated config, sends one real request per "
+                                    "cell (route x client protocol x streaming), checks what the provider saw and what "
+                                    "the client got, cross-checks /v1/models, and writes smoke.md, smoke.html, "
+                                    "smoke.json and junit.xml (one case per cell). Exit 1 if a cell is red.")
+    sm.add_argument("--config", "-c", metavar="FILE", help="target definition (default: ./harness.yaml, else the embedded one)")
+    sm.add_argument("--matrix", "-m", default="default", help="a name in matrices/smoke or a YAML path (default: %(default)s)")
+    sm.add_argument("--out", "-o", default="harness-out/smoke", metavar="DIR", help="output directory (default: %(default)s)")
+    sm.add_argument("--omit", action="append", metavar="ROUTE",
+                    help="leave this route out of the generated gateway config (shows what a broken config looks like)")
+    sm.add_argument("--quiet", "-q", action="store_true", help="no line per cell while it runs")
+    sm.set_defaults(fn=cmd_smoke)
 
     v = sub.add_parser("validate", help="check harness.yaml and the claim catalog, start nothing")
     common(v)

@@ -84,7 +84,7 @@ class Target(_Strict):
 
 class ProviderCfg(_Strict):
     name: str = Field(pattern=NAME)
-    kind: Literal["openai", "anthropic"]
+    kind: Literal["openai", "anthropic", "gemini", "ollama"]
     port: int = Field(0, ge=0, le=65535)   # 0: a free port; fix it when an external gateway points here
     models: list[str] = []
     refuses_connections: bool = False     # no server at all: its URL points at a port nobody listens on

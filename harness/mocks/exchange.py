@@ -74,6 +74,14 @@ class Exchange:
         if rule.cut_after_chunks == 0:
             self._cut()
             return web.Response(status=500)  # never reaches the peer: the transport is closed
+        if rule.body is not None and (rule.status or 200) < 300:
+            # A canned answer, whatever was asked: e.g. a provider answering in another protocol.
+            self.entry.status = rule.status or 200
+            self.entry.t_headers = self.entry.t_done = time.time()
+            self.entry.completed = True
+            if isinstance(rule.body, (dict, list)):
+                return web.json_response(rule.body, status=self.entry.status, headers=dict(rule.headers))
+            return web.Response(text=str(rule.body), status=self.entry.status, headers=dict(rule.headers))
         if rule.status is not None and rule.status >= 300:
             body = rule.body if rule.body is not None else self._error_shape(rule.status, "scripted failure")
             self.entry.status = rule.status
@@ -107,9 +115,9 @@ class Exchange:
         self.entry.chunks_sent = 1
         return web.Response(body=data, status=200, headers=headers)
 
-    async def send_stream(self, frames: list[Frame]) -> web.StreamResponse:
+    async def send_stream(self, frames: list[Frame], content_type: str = "text/event-stream") -> web.StreamResponse:
         rule = self.rule
-        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        headers = {"Content-Type": content_type, "Cache-Control": "no-cache",
                    **(rule.headers if rule else {})}
         resp = web.StreamResponse(status=200, headers=headers)
         await resp.prepare(self.request)
@@ -157,15 +165,19 @@ class Exchange:
 
 
 async def begin(request: web.Request, journal: Journal, script: Script, rng: random.Random,
-                error_shape: Callable[[int, str], Any]) -> Exchange:
+                error_shape: Callable[[int, str], Any], model: str | None = None,
+                stream: bool | None = None) -> Exchange:
+    """`model`, `stream`: where the protocol puts them outside the body (Gemini: in the path)."""
     raw = await request.read()
     text = raw.decode("utf-8", "replace")
     try:
         body = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError:
         body = None
-    model = body.get("model") if isinstance(body, dict) else None
-    stream = bool(body.get("stream")) if isinstance(body, dict) else False
+    if model is None:
+        model = body.get("model") if isinstance(body, dict) else None
+    if stream is None:
+        stream = bool(body.get("stream")) if isinstance(body, dict) else False
     tag = find_tag(text)
     entry = journal.record(request.method, request.path, request.headers.items(),
                            body if body is not None else text, tag, model if isinstance(model, str) else None, stream)

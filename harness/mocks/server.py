@@ -18,13 +18,13 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from harness.mocks import anthropic_api, openai_api, realtime_api
+from harness.mocks import anthropic_api, gemini_api, ollama_api, openai_api, realtime_api
 from harness.mocks.exchange import begin
 from harness.mocks.journal import Journal
 from harness.mocks.script import Rule, Script
 
 CONTROL = "/__harness"
-KINDS = ("openai", "anthropic")
+KINDS = ("openai", "anthropic", "gemini", "ollama")
 
 
 @dataclass
@@ -62,9 +62,29 @@ class Provider:
                 app.router.add_post(f"{prefix}/chat/completions", self._route(openai_api.chat_completions, shape))
                 app.router.add_post(f"{prefix}/responses", self._route(openai_api.responses, shape))
             app.router.add_get("/v1/realtime", self._realtime)
-        else:
+        elif self.spec.kind == "anthropic":
             app.router.add_post("/v1/messages", self._route(anthropic_api.messages, anthropic_api.error_shape))
+        elif self.spec.kind == "gemini":
+            for version in ("/v1beta", "/v1"):
+                app.router.add_post(version + "/models/{name}", self._gemini)
+        else:
+            app.router.add_post("/api/chat", self._route(ollama_api.chat, ollama_api.error_shape))
+            app.router.add_get("/api/tags", self._ollama_tags)
         return app
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        model, method = gemini_api.split_path(request.match_info["name"])
+        if method not in ("generateContent", "streamGenerateContent"):
+            return web.json_response(gemini_api.error_shape(404, f"unknown method {method!r}"), status=404)
+        stream = method == "streamGenerateContent"
+        if stream and request.query.get("alt") != "sse":
+            # Without alt=sse Gemini streams one JSON array; the mock speaks only the SSE form.
+            return web.json_response(gemini_api.error_shape(400, "the mock streams with alt=sse only"), status=400)
+        ex = await begin(request, self.journal, self.script, self.rng, gemini_api.error_shape, model=model, stream=stream)
+        return await gemini_api.generate(ex, model, stream)
+
+    async def _ollama_tags(self, request: web.Request) -> web.Response:
+        return web.json_response(ollama_api.tags_payload(self.spec.models))
 
     def _route(self, handler: Callable[..., Awaitable[web.StreamResponse]], shape: Callable[[int, str], Any]):
         async def serve(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,163 @@
+"""`harness smoke`: the matrix's providers as mock providers behind the gateway (a generated
+gateway config), every cell sent and checked, the gateway's catalog cross-checked, and the
+result written as a matrix (smoke.md, smoke.html, smoke.json) and as JUnit cases (one per cell)."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+from harness.client.control import ProviderControl
+from harness.client.http import GatewayClient
+from harness.config import HarnessConfig, resolve_key
+from harness.oracles import models as mo
+from harness.secrets import Redactor
+from harness.smoke import cells
+from harness.smoke.matrix import Matrix, Row
+
+LABEL = {False: "plain", True: "stream"}
+
+
+def smoke_config(base: HarnessConfig, matrix: Matrix, omit: tuple[str, ...] = ()) -> HarnessConfig:
+    """The target of `base` (how to start and reach the gateway) serving the matrix's routes.
+    `omit`: routes left out of the gateway's config on purpose (a broken config, for tests)."""
+    data = base.model_dump(mode="json", exclude_none=True)
+    parts = matrix.harness_parts()
+    for m in parts["models"]:
+        if m["name"] in omit:
+            m["gateway"]["omit"] = True
+    data.update(providers=parts["providers"], models=parts["models"], roles={}, defaults={}, gates=[], claims=[],
+                chaos={"enabled": False})
+    data.pop("load", None)
+    data["promises"] = {"fallbacks": parts["fallbacks"], "retries": {"count": 0}, "auth": data["promises"]["auth"]}
+    return HarnessConfig.model_validate(data)
+
+
+def catalog_checks(gw: cells.Gateway, matrix: Matrix, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The gateway's own catalog against the matrix: every route and every fallback-chain member
+    listed and served, nothing listed twice, provider namespaces consistent."""
+    ex = gw.client.request("GET", gw.paths["models"])
+    obj = ex.json() if ex.status == 200 else None
+    listing = {"exchange": ex.evidence(3000)}
+    out = []
+
+    def rec(cid: str, claim: str, problems: list[str], ok: str, evidence: dict[str, Any]) -> None:
+        out.append({"id": cid, "claim": claim, "status": "FAIL" if problems else "PASS",
+                    "reason": "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+                    if problems else ok, "evidence": {**evidence, "problems": problems}})
+
+    if obj is None:
+        why = [f"GET {gw.paths['models']}: HTTP {ex.status} {ex.error or ''}".strip()]
+        for cid, claim in (("catalog.listed", "every route is listed"), ("catalog.unique", "no model listed twice"),
+                           ("catalog.namespaces", "provider namespaces are consistent"),
+                           ("catalog.fallbacks_served", "every fallback-chain member is served")):
+            rec(cid, claim, why, "", listing)
+        return out
+    ids = mo.ids(obj)
+    routes = [r.name for r in matrix.rows()]
+    rec("catalog.listed", "every route of the matrix is listed in /v1/models", mo.lists_all(obj, routes, "route"),
+        f"all {len(routes)} routes listed", {"ids": ids})
+    rec("catalog.unique", "no model is listed twice", mo.no_duplicates(obj), f"{len(ids)} ids, none twice", {"ids": ids})
+    providers = {p.name for p in matrix.providers}
+    odd = [f"{i!r}: namespace {i.split('/')[0]!r} is no provider of the matrix" for i in ids
+           if "/" in i and i.split("/")[0] not in providers]
+    odd += [f"{i!r}: a plain name that is no declared alias" for i in ids if "/" not in i and i not in matrix.aliases]
+    rec("catalog.namespaces", "every listed name is provider/model or a declared alias", odd,
+        "every id is provider/model of a known provider, or a declared alias", {"ids": ids})
+    served = {r["row"]: r for r in results if r["protocol"] == "openai_chat" and not r["stream"]}
+    members = sorted({n for head, chain in matrix.fallbacks.items() for n in [head, *chain]})
+    problems = []
+    for name in members:
+        if name not in ids:
+            problems.append(f"{name!r} (in a fallback chain) is not listed")
+        cell = served.get(name)
+        if cell is None:
+            probe = gw.client.request("POST", gw.paths["openai_chat"], {"model": name, "max_tokens": 16, "messages": [
+                {"role": "user", "content": "fallback member check"}]})
+            ok = probe.status == 200
+            why = f"HTTP {probe.status}"
+        else:
+            ok, why = cell["status"] == "PASS", cell["reason"]
+        if not ok:
+            problems.append(f"{name!r} (in a fallback chain) is not served: {why}")
+    rec("catalog.fallbacks_served", "every model in a fallback chain is listed and answers a real request", problems,
+        f"all {len(members)} chain members listed and served", {"chains": matrix.fallbacks})
+    return out
+
+
+def run_matrix(cfg: HarnessConfig, matrix: Matrix, gateway_url: str, auth_value: Optional[str],
+               controls: dict[str, str], workers: int = 4, progress: bool = True) -> dict[str, Any]:
+    rows = matrix.rows()
+    paths = {"openai_chat": cfg.target.paths.chat, "openai_responses": cfg.target.paths.responses,
+             "anthropic_messages": cfg.target.paths.messages, "models": cfg.target.paths.models}
+    d = cfg.deadlines
+    client = GatewayClient(gateway_url, cfg.target.auth.header, auth_value, connect_s=d.connect_s, read_s=d.read_s,
+                           request_s=d.request_s, stream_s=d.stream_s)
+    gw = cells.Gateway(client, paths, {n: ProviderControl(n, u) for n, u in controls.items()})
+    jobs = [(row, protocol) for row in rows for protocol in matrix.protocols]
+    total = len(jobs) * len(matrix.streaming)
+    done: list[dict[str, Any]] = []
+
+    def job(row: Row, protocol: str) -> list[dict[str, Any]]:
+        out = []
+        for stream in matrix.streaming:
+            why = (None if protocol in cfg.target.protocols else
+                   f"the gateway does not expose {protocol} (target.protocols)") or matrix.not_offered_why(row.provider, protocol, stream)
+            out.append(cells.not_offered(row, protocol, stream, why) if why else cells.run_cell(gw, row, protocol, stream))
+            done.append(out[-1])
+            if progress:
+                c = out[-1]
+                print(f"harness smoke: [{len(done):>3}/{total}] {c['status']:<11} {row.name} {protocol} {LABEL[stream]}"
+                      + (f": {c['reason'][:120]}" if c["status"] == "FAIL" else ""), flush=True)
+        by = {c["stream"]: c for c in out}
+        if True in by and False in by:
+            cells.agree(by[False], by[True])
+        return out
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = [c for batch in pool.map(lambda j: job(*j), jobs) for c in batch]
+        checks = catalog_checks(gw, matrix, results)
+    finally:
+        client.close()
+        for c in gw.controls.values():
+            c.close()
+    return {"matrix": matrix.model_dump(), "rows": [r.to_json() for r in rows], "columns": [
+        {"protocol": p, "stream": s} for p in matrix.protocols for s in matrix.streaming], "cells": results,
+        "catalog": checks}
+
+
+def summary(result: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in result["cells"] + result["catalog"]:
+        out[c["status"]] = out.get(c["status"], 0) + 1
+    return out
+
+
+def run_lane(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit: tuple[str, ...] = (),
+             progress: bool = True) -> int:
+    from harness.smoke.report import write_outputs
+    from harness.world.world import World
+    cfg = smoke_config(base, matrix, omit)
+    key = resolve_key(cfg.target.auth, str(cfg_path))
+    redactor = Redactor([key] if key else [])
+    out.mkdir(parents=True, exist_ok=True)
+    rows = matrix.rows()
+    print(f"harness smoke: matrix {matrix.name}: {len(rows)} routes x {len(matrix.protocols)} protocols x "
+          f"{len(matrix.streaming)} modes = {len(rows) * len(matrix.protocols) * len(matrix.streaming)} cells", flush=True)
+    with World(cfg, cfg_path, key, redactor, log_dir=out / "logs") as world:
+        assert world.info is not None
+        print(f"harness smoke: gateway ready at {world.info.gateway_url}; providers: "
+              + ", ".join(f"{n} ({p.kind})" for n, p in ((p.name, p) for p in cfg.providers)), flush=True)
+        auth = cfg.target.auth
+        value = (f"{auth.scheme} {key}" if auth.scheme else key) if key else None
+        controls = {n: p["control_url"] for n, p in world.info.providers.items()}
+        result = run_matrix(cfg, matrix, world.info.gateway_url, value, controls, progress=progress)
+    result["target"] = cfg.target.name
+    result = redactor.data(result)
+    write_outputs(result, out)
+    counts = summary(result)
+    print("harness smoke: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print(f"harness smoke: {out / 'smoke.md'}, {out / 'smoke.html'}, {out / 'smoke.json'}, {out / 'junit.xml'}")
+    return 1 if counts.get("FAIL") or counts.get("ERROR") else 0

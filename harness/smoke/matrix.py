@@ -1,0 +1,147 @@
+"""matrices/smoke/*.yaml: providers with their models and prices, aliases and fallback chains,
+the protocols and streaming modes to cross them with; expanded into rows (one per route the
+client can name) and into the providers and models of a harness config for the gateway."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.config import NAME, ConfigError, _loc
+
+MATRICES = Path(__file__).resolve().parent.parent.parent / "matrices" / "smoke"
+PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Offer(_Strict):
+    name: str = Field(min_length=1)              # the provider's own model name
+    input_per_mtok: float = Field(ge=0)          # USD per million input tokens
+    output_per_mtok: float = Field(ge=0)         # USD per million output tokens
+
+
+class SmokeProvider(_Strict):
+    name: str = Field(pattern=NAME)
+    kind: Literal["openai", "anthropic", "gemini", "ollama"]
+    local: bool = False                          # a local server (llama.cpp, Ollama): no API key
+    models: list[Offer] = Field(min_length=1)
+
+
+class NotOffered(_Strict):
+    """A route the gateway does not offer on purpose: shown as NOT OFFERED, never sent."""
+    provider: Optional[str] = None               # default: every provider
+    protocol: Optional[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = None
+    stream: Optional[bool] = None
+    why: str = Field(min_length=1)
+
+
+class Matrix(_Strict):
+    name: str
+    description: str = ""
+    protocols: list[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = list(PROTOCOLS)
+    streaming: list[bool] = [False, True]
+    select: Literal["all", "cheapest"] = "all"   # rows: every model, or the cheapest per provider
+    typical_request: dict[Literal["input_tokens", "output_tokens"], int] = {"input_tokens": 1000, "output_tokens": 250}
+    providers: list[SmokeProvider] = Field(min_length=1)
+    aliases: dict[str, str] = {}                 # plain name -> provider/model
+    fallbacks: dict[str, list[str]] = {}         # provider/model or alias -> chain of them
+    not_offered: list[NotOffered] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> "Matrix":
+        names = [p.name for p in self.providers]
+        if len(set(names)) != len(names):
+            raise ValueError("providers: names must be unique")
+        qualified = {f"{p.name}/{m.name}" for p in self.providers for m in p.models}
+        for alias, target in self.aliases.items():
+            if "/" in alias:
+                raise ValueError(f"aliases.{alias}: a plain alias has no provider prefix")
+            if target not in qualified:
+                raise ValueError(f"aliases.{alias}: {target!r} is not a provider/model of the matrix")
+        known = qualified | set(self.aliases)
+        for head, chain in self.fallbacks.items():
+            for name in [head, *chain]:
+                if name not in known:
+                    raise ValueError(f"fallbacks.{head}: {name!r} is neither a provider/model nor an alias")
+        for i, n in enumerate(self.not_offered):
+            if n.provider and n.provider not in names:
+                raise ValueError(f"not_offered[{i}].provider: {n.provider!r} is not one of the providers")
+        return self
+
+    def cost(self, offer: Offer) -> float:
+        """USD for the typical request: what 'cheapest' compares."""
+        t = self.typical_request
+        return (offer.input_per_mtok * t.get("input_tokens", 0) + offer.output_per_mtok * t.get("output_tokens", 0)) / 1e6
+
+    def cheapest(self, provider: SmokeProvider) -> Offer:
+        return min(provider.models, key=lambda o: (self.cost(o), o.name))
+
+    def rows(self) -> list["Row"]:
+        out = []
+        for p in self.providers:
+            cheap = self.cheapest(p)
+            for o in p.models:
+                if self.select == "cheapest" and o is not cheap:
+                    continue
+                out.append(Row(f"{p.name}/{o.name}", p.name, p.kind, o.name, self.cost(o), o is cheap))
+        by_name = {f"{p.name}/{o.name}": (p, o) for p in self.providers for o in p.models}
+        for alias, target in self.aliases.items():
+            p, o = by_name[target]
+            out.append(Row(alias, p.name, p.kind, o.name, self.cost(o), o is self.cheapest(p), alias_of=target))
+        return out
+
+    def not_offered_why(self, provider: str, protocol: str, stream: bool) -> Optional[str]:
+        for n in self.not_offered:
+            if (n.provider in (None, provider) and n.protocol in (None, protocol) and n.stream in (None, stream)):
+                return n.why
+        return None
+
+    def harness_parts(self) -> dict:
+        """The providers, models and fallbacks of a harness config serving this matrix: each offer
+        as provider/model, each alias as its own gateway model name."""
+        providers = [{"name": p.name, "kind": p.kind, "models": [o.name for o in p.models]} for p in self.providers]
+        models = []
+        for p in self.providers:
+            for o in p.models:
+                gw = {"api_key": "none"} if p.local else {}
+                models.append({"name": f"{p.name}/{o.name}", "provider": p.name, "upstream_model": o.name, "gateway": gw})
+        kind = {p.name: p for p in self.providers}
+        for alias, target in self.aliases.items():
+            pname, _, oname = target.partition("/")
+            models.append({"name": alias, "provider": pname, "upstream_model": oname,
+                           "gateway": {"api_key": "none"} if kind[pname].local else {}})
+        return {"providers": providers, "models": models, "fallbacks": dict(self.fallbacks)}
+
+
+class Row:
+    """One route a client can name: provider/model or a plain alias."""
+
+    def __init__(self, name: str, provider: str, kind: str, upstream: str, cost: float, cheapest: bool,
+                 alias_of: Optional[str] = None) -> None:
+        self.name, self.provider, self.kind, self.upstream = name, provider, kind, upstream
+        self.cost, self.cheapest, self.alias_of = cost, cheapest, alias_of
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "provider": self.provider, "kind": self.kind, "upstream": self.upstream,
+                "cost_usd": round(self.cost, 8), "cheapest": self.cheapest, "alias_of": self.alias_of}
+
+
+def load_matrix(name_or_path: str) -> Matrix:
+    path = Path(name_or_path)
+    if not path.exists():
+        path = MATRICES / f"{name_or_path}.yaml"
+    try:
+        return Matrix.model_validate(yaml.safe_load(path.read_text()))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the smoke matrix: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = _loc(tuple(err["loc"]))
+        raise ConfigError(f"{path}: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
