@@ -16,6 +16,7 @@ from harness.config import load, resolve_key
 from harness.report import junit
 from harness.report.build import write_reports
 from harness.secrets import Redactor
+from harness.world import processes
 from harness.world.processes import StartError
 from harness.world.world import WORLD_ENV, World
 
@@ -68,7 +69,14 @@ def run(opts: RunOptions) -> int:
                     args += ["-n", opts.workers, "--dist", "loadgroup"]
                 for o in only:
                     args += ["--harness-only", o]
-                pytest_rc = pytest.main(args)
+                try:
+                    pytest_rc = pytest.main(args)
+                except Exception:
+                    # pytest's own interrupt reporting can crash when the signal lands mid-frame
+                    # (a traceback entry without a line number): still an interrupt, not a bug of ours.
+                    if processes.interrupted():
+                        raise KeyboardInterrupt from None
+                    raise
             finally:
                 os.environ.pop(WORLD_ENV, None)
             if profile is not None and pytest_rc != pytest.ExitCode.INTERRUPTED:

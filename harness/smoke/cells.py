@@ -93,6 +93,8 @@ def run_cell(gw: Gateway, row: Any, protocol: str, stream: bool) -> dict[str, An
     else:
         text, shape = read_answer(protocol, stream, ex)
         problems += [f"{protocol} answer: {v}" for v in shape[:3]]
+        if not text:
+            problems.append("the answer carried no text (a 200 with nothing in it hides a broken route)")
     seen = journal_for(gw, tag)
     evidence["upstream"] = {name: [_entry_evidence(e) for e in es] for name, es in seen.items()}
     wrong = sorted(set(seen) - {row.provider})
@@ -109,7 +111,9 @@ def run_cell(gw: Gateway, row: Any, protocol: str, stream: bool) -> dict[str, An
             problems.append(f"{row.provider} ({row.kind}) was called on {e['path']}: not its protocol")
         elif e["status"] != 200:
             problems.append(f"{row.provider} rejected the translated request: HTTP {e['status']}")
-        elif text is not None and e.get("answer_text") is not None and text != e["answer_text"]:
+        elif e.get("answer_text") is None:
+            problems.append(f"{row.provider} did not answer in its {row.kind} protocol (a scripted answer in another shape)")
+        elif text and text != e["answer_text"]:
             problems.append(f"the client read {text[:60]!r}, the provider wrote {e['answer_text'][:60]!r}")
     evidence["text"] = text
     status = "FAIL" if problems else "PASS"

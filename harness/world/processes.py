@@ -121,11 +121,19 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
+_interrupted: list[int] = []   # the signals received, so code unwinding can tell an interrupt from a bug
+
+
+def interrupted() -> bool:
+    return bool(_interrupted)
+
+
 def install_signal_handlers() -> None:
     """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` and context manager runs."""
     def _raise(signum: int, frame: object) -> None:
+        _interrupted.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise)
 
 

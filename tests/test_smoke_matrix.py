@@ -1,0 +1,175 @@
+"""The provider smoke matrix: its definition (validated, cheapest paths, expansion into the
+gateway's routes), the new mock provider shapes, and the matrix against LiteLLM proxy: all green
+as shipped, and a route broken on purpose turns exactly its cells red."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import httpx
+import pytest
+
+from harness.client.control import ProviderControl
+from harness.config import ConfigError, ProviderCfg, load
+from harness.secrets import Redactor
+from harness.smoke.lane import run_matrix, smoke_config
+from harness.smoke.matrix import NotOffered, load_matrix
+from harness.world.mocks import start_mocks
+from harness.world.world import World
+
+DEFAULT = load_matrix("default")
+
+
+@pytest.mark.parametrize("patch,phrase", [
+    ("aliases: {fast: gemini/none}", "aliases.fast: 'gemini/none' is not a provider/model"),
+    ("aliases: {x/y: gemini/gemini-1.5-pro}", "aliases.x/y: a plain alias has no provider prefix"),
+    ("fallbacks: {fast: [nowhere/m]}", "fallbacks.fast: 'nowhere/m' is neither"),
+    ("not_offered: [{provider: zz, why: absent}]", "not_offered[0].provider: 'zz' is not one of the providers"),
+    ("select: some", "select: Input should be 'all' or 'cheapest'"),
+])
+def test_bad_matrices_name_the_field(tmp_path, patch, phrase):
+    text = (load_matrix.__globals__["MATRICES"] / "default.yaml").read_text()
+    key = patch.split(":")[0]
+    text = re.sub(rf"(?ms)^{key}:.*?(?=^\S|\Z)", "", text) + "\n" + patch + "\n"
+    p = tmp_path / "m.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_matrix(str(p))
+    assert phrase in str(e.value), str(e.value)
+
+
+def test_cheapest_path_per_provider_from_the_prices():
+    cheap = DEFAULT.model_copy(update={"select": "cheapest"})
+    rows = {r.name: r for r in cheap.rows()}
+    # One row per provider (its cheapest offer) plus the aliases.
+    assert sorted(n for n in rows if "/" in n) == ["anthropic/claude-3-5-haiku-20241022", "gemini/gemini-2.0-flash-lite",
+                                                   "llamacpp/qwen2.5-7b-instruct", "ollama/llama3.2", "openai/gpt-4o-mini"]
+    # 1000 input + 250 output tokens at 0.15 / 0.60 USD per million.
+    assert rows["openai/gpt-4o-mini"].cost == pytest.approx(0.0003)
+    assert rows["fast"].cheapest and not rows["smart"].cheapest and rows["smart"].alias_of == "anthropic/claude-sonnet-4-20250514"
+    assert len(DEFAULT.rows()) == 11 and sum(r.cheapest for r in DEFAULT.rows()) == 5 + 2
+
+
+def test_matrix_expands_into_gateway_routes():
+    base, _ = load(None)
+    cfg = smoke_config(base, DEFAULT, omit=("openai/gpt-4o-mini",))
+    names = {m.name: m for m in cfg.models}
+    assert set(names) == {r.name for r in DEFAULT.rows()}
+    assert names["local"].provider == "ollama" and names["local"].upstream == "llama3.2"
+    assert names["llamacpp/qwen2.5-7b-instruct"].gateway == {"api_key": "none"}      # a local server: no key
+    assert names["openai/gpt-4o-mini"].gateway.get("omit") is True
+    assert {p.kind for p in cfg.providers} == {"openai", "anthropic", "gemini", "ollama"}
+    assert cfg.promises.fallbacks == DEFAULT.fallbacks and not cfg.roles.breaker and cfg.load is None
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    child, ports = start_mocks([ProviderCfg(name="g", kind="gemini"), ProviderCfg(name="o", kind="ollama", models=["llama3.2"])],
+                               tmp_path_factory.mktemp("shapes"))
+    yield {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+    child.stop(grace_s=3)
+
+
+def test_gemini_shape(shapes):
+    g = shapes["g"]
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi [h:g1]"}]}]}
+    plain = httpx.post(g + "/v1beta/models/gemini-x:generateContent", json=body, timeout=5).json()
+    text = plain["candidates"][0]["content"]["parts"][0]["text"]
+    assert plain["candidates"][0]["finishReason"] == "STOP" and plain["usageMetadata"]["candidatesTokenCount"] == 12
+    r = httpx.post(g + "/v1beta/models/gemini-x:streamGenerateContent?alt=sse", json=body, timeout=5)
+    events = [json.loads(line[5:]) for line in r.text.splitlines() if line.startswith("data:")]
+    assert r.headers["content-type"].startswith("text/event-stream") and len(events) == 12
+    assert "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in events) == text
+    assert "usageMetadata" in events[-1] and "usageMetadata" not in events[0]
+    # A chat-completions body is not a Gemini request: 400 in Google's error shape.
+    bad = httpx.post(g + "/v1beta/models/gemini-x:generateContent", json={"messages": [{"role": "user", "content": "x"}]}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+    entry = ProviderControl("g", g).journal(tag="g1")[0]
+    assert entry["model"] == "gemini-x" and entry["path"].endswith(":generateContent")
+
+
+def test_ollama_shape(shapes):
+    o = shapes["o"]
+    msgs = [{"role": "user", "content": "hi"}]
+    r = httpx.post(o + "/api/chat", json={"model": "llama3.2", "messages": msgs}, timeout=5)   # streams by default
+    lines = [json.loads(x) for x in r.text.splitlines()]
+    assert r.headers["content-type"] == "application/x-ndjson" and [x["done"] for x in lines] == [False] * 12 + [True]
+    assert lines[-1]["eval_count"] == 12 and lines[-1]["done_reason"] == "stop"
+    plain = httpx.post(o + "/api/chat", json={"model": "llama3.2", "messages": msgs, "stream": False}, timeout=5).json()
+    assert plain["message"]["content"] == "".join(x["message"]["content"] for x in lines)
+    bad = httpx.post(o + "/api/chat", json={"model": "llama3.2", "messages": [{"content": "no role"}]}, timeout=5)
+    assert bad.status_code == 400 and "role" in bad.json()["error"]
+    assert [m["name"] for m in httpx.get(o + "/api/tags", timeout=5).json()["models"]] == ["llama3.2"]
+
+
+def test_a_canned_answer_in_another_protocol(shapes):
+    ctl = ProviderControl("o", shapes["o"])
+    ctl.script(status=200, body={"object": "chat.completion", "choices": []}, tag="canned")
+    r = httpx.post(shapes["o"] + "/api/chat", json={"model": "m", "messages": [{"role": "user", "content": "[h:canned]"}]}, timeout=5)
+    assert r.status_code == 200 and r.json() == {"object": "chat.completion", "choices": []}
+
+
+# --- against LiteLLM proxy -------------------------------------------------------------------
+
+@pytest.mark.e2e
+def test_the_matrix_is_green_through_litellm(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "smoke", "-o", str(tmp_path), "-q"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    assert len(result["cells"]) == 11 * 3 * 2 and {c["status"] for c in result["cells"]} == {"PASS"}
+    assert {c["id"]: c["status"] for c in result["catalog"]} == {
+        "catalog.listed": "PASS", "catalog.unique": "PASS", "catalog.namespaces": "PASS", "catalog.fallbacks_served": "PASS"}
+    # Both directions of translation: an Anthropic provider behind chat completions, an OpenAI one behind messages.
+    cell = {(c["row"], c["protocol"], c["stream"]): c for c in result["cells"]}
+    up = cell[("anthropic/claude-3-5-haiku-20241022", "openai_chat", True)]["evidence"]["upstream"]["anthropic"][0]
+    assert up["path"] == "/v1/messages" and up["body"]["max_tokens"] and up["body"]["messages"][0]["role"] == "user"
+    up = cell[("openai/gpt-4o-mini", "anthropic_messages", False)]["evidence"]["upstream"]["openai"][0]
+    # LiteLLM 1.106 sends Anthropic-protocol clients of an OpenAI model to the Responses API upstream.
+    assert re.search(r"/(chat/completions|responses)$", up["path"]) and ("input" in up["body"] or "messages" in up["body"])
+    up = cell[("fast", "openai_responses", True)]["evidence"]["upstream"]["gemini"][0]
+    assert up["path"] == "/v1beta/models/gemini-2.0-flash-lite:streamGenerateContent" and up["body"]["contents"]
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    assert suite.get("tests") == str(66 + 4) and suite.get("failures") == "0"
+    assert suite.find("testcase[@classname='smoke.local'][@name='anthropic_messages[stream]']") is not None
+    html = (tmp_path / "smoke.html").read_text()
+    assert html.count('<a href="#ev-') == 66 and 'id="ev-65"' in html and "★" in html
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert not re.search(r"sk-harness-[0-9a-f]{8,}", f.read_text(errors="replace")), f
+
+
+@pytest.mark.e2e
+def test_a_broken_route_turns_exactly_its_cells_red(tmp_path):
+    """openai/gpt-4o-mini left out of the gateway config, and the gemini provider answering in the
+    chat-completions protocol: exactly those routes' cells go red (the alias `fast` routes to
+    gemini too); every other cell stays green; declared NOT OFFERED cells are never sent."""
+    base, path = load(None)
+    matrix = DEFAULT.model_copy(update={"not_offered": [
+        NotOffered(provider="ollama", protocol="openai_responses", why="declared for the test")]})
+    cfg = smoke_config(base, matrix, omit=("openai/gpt-4o-mini",))
+    key = "sk-harness-test-" + "0" * 16
+    with World(cfg, path, key, Redactor([key]), log_dir=tmp_path) as world:
+        assert world.info is not None
+        controls = {n: p["control_url"] for n, p in world.info.providers.items()}
+        wrong = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "x",
+                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+        ProviderControl("gemini", controls["gemini"]).script(status=200, body=wrong)
+        result = run_matrix(cfg, matrix, world.info.gateway_url, f"Bearer {key}", controls, progress=False)
+    red = {(c["row"], c["protocol"], c["stream"]) for c in result["cells"] if c["status"] == "FAIL"}
+    broken_rows = {"openai/gpt-4o-mini", "gemini/gemini-2.0-flash-lite", "gemini/gemini-1.5-pro", "fast"}
+    expected = {(r, p, s) for r in broken_rows for p in matrix.protocols for s in (False, True)}
+    assert red == expected, sorted(red ^ expected)
+    not_offered = {(c["row"], c["protocol"]) for c in result["cells"] if c["status"] == "NOT OFFERED"}
+    assert not_offered == {("ollama/llama3.2", "openai_responses"), ("local", "openai_responses")}
+    green = [c for c in result["cells"] if c["status"] == "PASS"]
+    assert len(green) == 66 - len(expected) - 4
+    reasons = {c["row"]: c["reason"] for c in result["cells"] if c["status"] == "FAIL"}
+    assert "openai never got the request" in reasons["openai/gpt-4o-mini"]
+    catalog = {c["id"]: c for c in result["catalog"]}
+    assert catalog["catalog.listed"]["status"] == "FAIL" and "openai/gpt-4o-mini" in catalog["catalog.listed"]["reason"]
+    # gemini/gemini-1.5-pro sits in a fallback chain: the chain is no longer served end to end.
+    assert catalog["catalog.fallbacks_served"]["status"] == "FAIL" and "gemini/gemini-1.5-pro" in catalog["catalog.fallbacks_served"]["reason"]
