@@ -34,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     install_signal_handlers()
     return run(RunOptions(config=_config_path(args.config), out=Path(args.out), workers=args.workers,
                           only=tuple(args.only or ()), matrices=Path(args.matrices), verbose=not args.quiet,
-                          load=not args.no_load))
+                          load=not args.no_load, smoke=not args.no_smoke))
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", "-q", action="store_true", help="one character per claim instead of one line")
     r.add_argument("--no-load", action="store_true",
                    help="skip the load lane (the `load:` profile of harness.yaml, claims CM-21.x) at the end of the run")
+    r.add_argument("--no-smoke", action="store_true",
+                   help="skip the provider smoke matrix (the `smoke:` matrix of harness.yaml) at the end of the run; "
+                        "with --only it runs only when one of them is `smoke`")
     r.set_defaults(fn=cmd_run)
 
     ld = sub.add_parser("load", help="run a load profile through the gateway and straight at the provider",

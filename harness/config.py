@@ -240,6 +240,12 @@ class LoadLane(_Strict):
     direct: bool = True          # also run it straight at the provider, for the overhead figures
 
 
+class SmokeLane(_Strict):
+    """`harness run` ends with this provider smoke matrix (a gateway of its own, serving the
+    matrix's routes); the matrix goes into the report and each cell into junit.xml."""
+    matrix: str = "default"      # a name in matrices/smoke, or a YAML path
+
+
 class Defaults(_Strict):
     openai_model: Optional[str] = None       # the model conformance checks speak OpenAI to
     anthropic_model: Optional[str] = None    # the model routed to an Anthropic-style provider
@@ -257,6 +263,7 @@ class HarnessConfig(_Strict):
     chaos: Chaos = Chaos()
     gates: list[Gate] = []
     load: Optional[LoadLane] = None   # None: `harness run` has no load lane (`harness load` still works)
+    smoke: Optional[SmokeLane] = None  # None: `harness run` has no smoke matrix (`harness smoke` still works)
     claims: list[str] = []    # claim ids or id prefixes to run; empty: all
 
     @model_validator(mode="after")

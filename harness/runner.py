@@ -33,6 +33,7 @@ class RunOptions:
     matrices: Path = catalog.MATRICES
     verbose: bool = True
     load: bool = True       # run the load lane when harness.yaml has `load:` (and --only does not leave it out)
+    smoke: bool = True      # run the smoke matrix when harness.yaml has `smoke:` (with --only: only `--only smoke`)
 
 
 def run(opts: RunOptions) -> int:
@@ -49,6 +50,11 @@ def run(opts: RunOptions) -> int:
     if cfg.load and opts.load and (not only or any(LOAD_PREFIX.startswith(o) or o.startswith(LOAD_PREFIX) for o in only)):
         from harness.load.run import load_profile
         profile = load_profile(cfg.load.profile)   # a bad profile stops the run before anything starts
+    matrix = None
+    if cfg.smoke and opts.smoke and (not only or "smoke" in only):
+        from harness.smoke.matrix import load_matrix
+        matrix = load_matrix(cfg.smoke.matrix)      # a bad matrix stops the run before anything starts
+        only = tuple(o for o in only if o != "smoke") or (("-",) if only else ())   # "-": no claim matches
     print(f"harness: target {cfg.target.name} ({cfg_path}), {len(claims)} claims, output in {opts.out}/", flush=True)
     print("harness: starting mock providers and the gateway ...", flush=True)
     try:
@@ -99,6 +105,9 @@ def run(opts: RunOptions) -> int:
             results["load"] = load_summary
         junit.append(junit_path, "load", load_records)
         print(f"harness: load lane: " + ", ".join(f"{r['id']} {r['status']}" for r in load_records), flush=True)
+    smoke_failed = False
+    if matrix is not None:
+        smoke_failed = _smoke_lane(cfg, cfg_path, matrix, opts.out, results, junit_path)
     results["target"] = {"name": cfg.target.name, "config": str(cfg_path),
                          "started_by_harness": cfg.target.start is not None}
     results["catalog"] = [c.model_dump() for c in claims] + [
@@ -109,7 +118,27 @@ def run(opts: RunOptions) -> int:
     print("harness: " + ", ".join(f"{k} {v}" for k, v in summary.items() if v))
     print(f"harness: report: {opts.out / 'report.md'}, {opts.out / 'report.html'}, {junit_path}")
     failed = summary.get("FAIL", 0) + summary.get("ERROR", 0)
-    return EXIT_FINDINGS if failed else EXIT_OK
+    return EXIT_FINDINGS if failed or smoke_failed else EXIT_OK
+
+
+def _smoke_lane(cfg, cfg_path: Path, matrix, out: Path, results: dict, junit_path: Path) -> bool:
+    """The smoke matrix behind a gateway of its own; into results["smoke"] and junit.xml. True if red."""
+    from harness.smoke import lane as smoke
+    from harness.smoke.report import junit_suite, write_outputs
+    where = out / "smoke"
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        result, _ = smoke.measure(cfg, cfg_path, matrix, where, progress=False)
+    except StartError as exc:
+        print(f"harness: smoke matrix: error: {exc}", file=sys.stderr)
+        results["smoke"] = {"error": str(exc)}
+        return True
+    write_outputs(result, where)
+    junit.append_suite(junit_path, junit_suite(result))
+    counts = smoke.summary(result)
+    results["smoke"] = {**result, "files": [str(where / f) for f in ("smoke.html", "smoke.md", "smoke.json")]}
+    print("harness: smoke matrix: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), flush=True)
+    return bool(counts.get("FAIL") or counts.get("ERROR"))
 
 
 

@@ -105,7 +105,9 @@ def test_reports_are_written(litellm_run):
     html = (out / "report.html").read_text()
     assert 'id="CM-15.1.4"' in html
     suite = ET.parse(out / "junit.xml").getroot()
-    cases = suite.findall(".//testcase")
+    smoke = suite.find("testsuite[@name='smoke-default']")
+    assert smoke is not None and smoke.get("tests") == "70" and smoke.get("failures") == "0"
+    cases = [c for s in suite.findall("testsuite") if s is not smoke for c in s.findall("testcase")]
     assert len(cases) == len(json.loads((out / "results.json").read_text())["claims"])
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
     assert {n for n in failed if "chaos" not in n and "CM-21." not in n} == {c["test"] + f"[{c['id']}]" for c in
@@ -115,6 +117,11 @@ def test_reports_are_written(litellm_run):
     assert "## Findings" in md and "CM-5.3.2" in md.split("## Findings")[1]
     assert "| 19. Chaos: upstream network faults | Chaos |" in md
     assert "## Load: profile smoke" in md and 'id="load"' in html and (out / "load" / "smoke" / "load.json").exists()
+    # The provider smoke matrix ran behind a gateway of its own, every cell green, linked to its evidence.
+    results = json.loads((out / "results.json").read_text())
+    assert {c["status"] for c in results["smoke"]["cells"]} == {"PASS"} and len(results["smoke"]["cells"]) == 66
+    assert "## Provider smoke matrix: default" in md and 'href="smoke/smoke.html#ev-65"' in html
+    assert (out / "smoke" / "smoke.html").exists()
 
 
 def test_no_key_in_any_output(litellm_run):

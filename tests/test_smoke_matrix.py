@@ -169,6 +169,10 @@ def test_a_broken_route_turns_exactly_its_cells_red(tmp_path):
     assert len(green) == 66 - len(expected) - 4
     reasons = {c["row"]: c["reason"] for c in result["cells"] if c["status"] == "FAIL"}
     assert "openai never got the request" in reasons["openai/gpt-4o-mini"]
+    # Observed in LiteLLM 1.106: a non-Gemini body on a streamed Gemini call becomes a 200 stream with no
+    # text and finish_reason "stop" (the plain call is a 422): only the text check catches it.
+    streamed = {c["row"]: c for c in result["cells"] if c["stream"] and c["protocol"] == "openai_chat"}
+    assert "the answer carried no text" in streamed["fast"]["reason"], streamed["fast"]
     catalog = {c["id"]: c for c in result["catalog"]}
     assert catalog["catalog.listed"]["status"] == "FAIL" and "openai/gpt-4o-mini" in catalog["catalog.listed"]["reason"]
     # gemini/gemini-1.5-pro sits in a fallback chain: the chain is no longer served end to end.

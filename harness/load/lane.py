@@ -183,7 +183,7 @@ def auth_value(cfg: HarnessConfig, key: Optional[str]) -> Optional[str]:
 
 
 def write_html(result: dict[str, Any], path: Path) -> None:
-    from harness.report.build import _env
+    from harness.report.env import env as _env
     from harness.report.load_plot import svg
     runs = {n: result.get(n) for n in ("gateway", "direct")}
     plot = svg({n: (r or {}).get("hdr", {}).get("samples", []) for n, r in runs.items()})

@@ -7,15 +7,14 @@ and the recommended waves of work.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from harness.catalog import id_key
+from harness.report.env import env as _env
 from harness.report.load_plot import svg_lines
+from harness.smoke.report import grid
 
 ORDER = ("PASS", "FAIL", "SAFE", "PARTIAL", "UNSUPPORTED", "MISSING", "ERROR", "NOT RUN")
 VERIFIED = ("PASS", "FAIL", "SAFE")      # an automated check reached a verdict about the gateway
@@ -24,11 +23,6 @@ RISK_TITLES = {"revenue": "Revenue risk", "reliability": "Reliability risk",
                "conformance": "Spec conformance risk", "security": "Security risk"}
 WAVE_TITLES = {"P0": "Wave 1: P0", "P1": "Wave 2: P1", "P2": "Wave 3: P2", "P3": "Wave 4: P3"}
 
-_env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True)
-_env.filters["md"] = lambda s: str(s if s is not None else "").replace("|", "\\|").replace("\n", " ")
-_env.filters["pct"] = lambda x: f"{x:.1f}%"
-_env.filters["pretty"] = lambda obj: json.dumps(obj, indent=1, ensure_ascii=False)
 
 
 def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,6 +74,8 @@ def context(results: dict[str, Any]) -> dict[str, Any]:
         "lanes": sorted({r.get("lane", "") for r in rows}),
         "load": results.get("load"),
         "load_plot": svg_lines(results["load"].get("per_second", {})) if results.get("load") else "",
+        "smoke": results.get("smoke"),
+        "smoke_grid": grid(results["smoke"]) if results.get("smoke") and "cells" in results["smoke"] else [],
     }
 
 

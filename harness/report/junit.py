@@ -9,9 +9,8 @@ from typing import Any
 FAILED, SKIPPED = ("FAIL", "ERROR"), ("UNSUPPORTED", "MISSING", "NOT RUN")
 
 
-def append(path: Path, suite_name: str, records: list[dict[str, Any]]) -> None:
-    if not records:
-        return
+def _open(path: Path) -> tuple[ET.ElementTree, ET.Element]:
+    """The JUnit file as <testsuites> (created when missing), ready for one more suite."""
     if path.exists():
         tree = ET.parse(path)
         root = tree.getroot()
@@ -22,6 +21,19 @@ def append(path: Path, suite_name: str, records: list[dict[str, Any]]) -> None:
     else:
         root = ET.Element("testsuites")
         tree = ET.ElementTree(root)
+    return tree, root
+
+
+def append_suite(path: Path, suite: ET.Element) -> None:
+    tree, root = _open(path)
+    root.append(suite)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def append(path: Path, suite_name: str, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    tree, root = _open(path)
     failures = sum(r["status"] in FAILED for r in records)
     skipped = sum(r["status"] in SKIPPED for r in records)
     suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(records)), failures=str(failures),

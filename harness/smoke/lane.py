@@ -30,6 +30,7 @@ def smoke_config(base: HarnessConfig, matrix: Matrix, omit: tuple[str, ...] = ()
     data.update(providers=parts["providers"], models=parts["models"], roles={}, defaults={}, gates=[], claims=[],
                 chaos={"enabled": False})
     data.pop("load", None)
+    data.pop("smoke", None)
     data["promises"] = {"fallbacks": parts["fallbacks"], "retries": {"count": 0}, "auth": data["promises"]["auth"]}
     return HarnessConfig.model_validate(data)
 
@@ -135,27 +136,34 @@ def summary(result: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def run_lane(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit: tuple[str, ...] = (),
-             progress: bool = True) -> int:
-    from harness.smoke.report import write_outputs
+def measure(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit: tuple[str, ...] = (),
+            progress: bool = True) -> tuple[dict[str, Any], Redactor]:
+    """Starts the matrix's world (mock providers, the gateway with a generated config), runs every
+    cell, stops the world; returns the result (redacted) and the redactor for what is written."""
     from harness.world.world import World
     cfg = smoke_config(base, matrix, omit)
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
-    out.mkdir(parents=True, exist_ok=True)
     rows = matrix.rows()
     print(f"harness smoke: matrix {matrix.name}: {len(rows)} routes x {len(matrix.protocols)} protocols x "
           f"{len(matrix.streaming)} modes = {len(rows) * len(matrix.protocols) * len(matrix.streaming)} cells", flush=True)
     with World(cfg, cfg_path, key, redactor, log_dir=out / "logs") as world:
         assert world.info is not None
         print(f"harness smoke: gateway ready at {world.info.gateway_url}; providers: "
-              + ", ".join(f"{n} ({p.kind})" for n, p in ((p.name, p) for p in cfg.providers)), flush=True)
+              + ", ".join(f"{p.name} ({p.kind})" for p in cfg.providers), flush=True)
         auth = cfg.target.auth
         value = (f"{auth.scheme} {key}" if auth.scheme else key) if key else None
         controls = {n: p["control_url"] for n, p in world.info.providers.items()}
         result = run_matrix(cfg, matrix, world.info.gateway_url, value, controls, progress=progress)
     result["target"] = cfg.target.name
-    result = redactor.data(result)
+    return redactor.data(result), redactor
+
+
+def run_lane(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit: tuple[str, ...] = (),
+             progress: bool = True) -> int:
+    from harness.smoke.report import write_outputs
+    out.mkdir(parents=True, exist_ok=True)
+    result, _ = measure(base, cfg_path, matrix, out, omit, progress)
     write_outputs(result, out)
     counts = summary(result)
     print("harness smoke: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness.report.build import _env
+from harness.report.env import env as _env
 
 SKIPPED = ("NOT OFFERED",)
 
@@ -28,10 +28,17 @@ def write_outputs(result: dict[str, Any], out: Path) -> None:
 
 
 def write_junit(result: dict[str, Any], path: Path) -> None:
+    root = ET.Element("testsuites")
+    root.append(junit_suite(result))
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def junit_suite(result: dict[str, Any]) -> ET.Element:
+    """One testcase per cell (classname smoke.<route>, name <protocol>[plain|stream]) and per
+    catalog check, so a CI required check shows exactly which route broke."""
     cases = [(f"smoke.{c['row']}", f"{c['protocol']}[{'stream' if c['stream'] else 'plain'}]", c) for c in result["cells"]]
     cases += [("smoke.catalog", c["id"], c) for c in result["catalog"]]
-    root = ET.Element("testsuites")
-    suite = ET.SubElement(root, "testsuite", name=f"smoke-{result['matrix']['name']}", tests=str(len(cases)),
+    suite = ET.Element("testsuite", name=f"smoke-{result['matrix']['name']}", tests=str(len(cases)),
                           failures=str(sum(c["status"] == "FAIL" for _, _, c in cases)), errors="0",
                           skipped=str(sum(c["status"] in SKIPPED for _, _, c in cases)))
     for classname, name, c in cases:
@@ -40,4 +47,4 @@ def write_junit(result: dict[str, Any], path: Path) -> None:
             ET.SubElement(case, "failure", message=c["reason"][:500]).text = json.dumps(c["evidence"], indent=1)[:4000]
         elif c["status"] in SKIPPED:
             ET.SubElement(case, "skipped", message=f"{c['status']}: {c['reason']}")
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return suite
