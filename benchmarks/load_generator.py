@@ -44,6 +44,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--streams", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="locust worker processes for the streams part (0: one process); the mock shares the cores")
     args = ap.parse_args()
     child, ports = start_mocks([ProviderCfg(name="oa", kind="openai")], Path(tempfile.mkdtemp(prefix="bench-")))
     base = f"http://127.0.0.1:{ports['oa']}"
@@ -64,10 +66,10 @@ def main() -> int:
                    timeout=5)
         streams = Profile(name="bench-streams", user="StreamUser", users=args.streams, spawn_rate=args.streams,
                           duration_s=max(args.seconds, 6))
-        res = run(streams, base, "/v1/chat/completions", "m", None)
+        res = run(streams, base, "/v1/chat/completions", "m", None, workers=args.workers)
         t, c = res["table"], res["counts"]
         errors = {k: v for k, v in c.items() if k.startswith("error")}
-        print(f"{args.streams} concurrent SSE streams: {c.get('requests', 0)} completed, errors {errors or 0}; "
+        print(f"{args.streams} concurrent SSE streams ({args.workers or 1} generator process(es)): {c.get('requests', 0)} completed, errors {errors or 0}; "
               f"TTFT p50 {t['ttft']['p50']:.0f} ms, p99 {t['ttft']['p99']:.0f} ms (scripted 500 ms); "
               f"ITL p50 {t['itl']['p50']:.0f} ms (scripted 100 ms); e2e p50 {t['e2e']['p50']:.0f} ms (scripted ~1400 ms)")
         print(f"TTFT accounting: {t['ttft']['count']} first tokens for {c.get('requests', 0)} completed streams; "

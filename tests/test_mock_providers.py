@@ -120,7 +120,9 @@ def test_script_delays_are_measured(mocks):
     assert 0.28 <= t_headers < 0.6
     assert 0.48 <= content[0] < 0.8                     # headers delay + first-token delay
     gaps = [b - a for a, b in zip(content, content[1:])]
-    assert len(gaps) == 4 and all(0.035 <= g < 0.2 for g in gaps)
+    # Each gap is the scripted 50 ms as read by a client on a loaded 2-core machine: one late read
+    # shortens the next gap, so single gaps get +-30 ms, the four together stay near 200 ms.
+    assert len(gaps) == 4 and all(0.02 <= g < 0.2 for g in gaps) and 0.17 <= sum(gaps) < 0.4, gaps
 
 
 def test_script_cut_after_k_chunks(mocks):
