@@ -72,7 +72,9 @@ def main() -> int:
         print(f"{args.streams} concurrent SSE streams ({args.workers or 1} generator process(es)): {c.get('requests', 0)} completed, errors {errors or 0}; "
               f"TTFT p50 {t['ttft']['p50']:.0f} ms, p99 {t['ttft']['p99']:.0f} ms (scripted 500 ms); "
               f"ITL p50 {t['itl']['p50']:.0f} ms (scripted 100 ms); e2e p50 {t['e2e']['p50']:.0f} ms (scripted ~1400 ms)")
-        print(f"TTFT accounting: {t['ttft']['count']} first tokens for {c.get('requests', 0)} completed streams; "
+        cut = c.get("started", 0) - c.get("requests", 0) - sum(errors.values())
+        print(f"TTFT accounting: {t['ttft']['count']} first tokens for {c.get('requests', 0)} completed streams "
+              f"({c.get('started', 0)} started, {cut} still running when the run stopped); "
               f"TTFT p50 / script = {t['ttft']['p50'] / 500:.2f}")
     finally:
         child.stop(grace_s=3)

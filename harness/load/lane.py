@@ -195,8 +195,12 @@ def write_html(result: dict[str, Any], path: Path) -> None:
 
 def print_summary(result: dict[str, Any]) -> None:
     gw = result["gateway"]
-    print(f"\nrequests {gw['counts'].get('requests', 0)}, errors "
-          f"{sum(v for k, v in gw['counts'].items() if k.startswith('error:'))}, "
+    counts = gw["counts"]
+    errors = sum(v for k, v in counts.items() if k.startswith("error:"))
+    if counts.get("started"):
+        print(f"\nstreams started {counts['started']}, cut off by the end of the run "
+              f"{counts['started'] - counts.get('requests', 0) - errors} (not counted in any figure)", end="")
+    print(f"\nrequests {counts.get('requests', 0)}, errors {errors}, "
           f"locust rps {gw['locust']['rps']:.1f}")
     print(f"{'metric':<22} {'run':<8} {'count':>7} " + " ".join(f"{c:>9}" for c in COLUMNS))
     for metric in gw["table"]:

@@ -106,6 +106,7 @@ class ChatUser(FastHttpUser):
 
 def _stream_once(client, t0: float, intended: float | None = None, step: str | None = None) -> None:
     """One SSE request: TTFT, each inter-token gap, end to end, time per output token."""
+    LOCAL.count("started")
     with client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(True), headers=_headers(),
                      name=f"{PROTOCOL}.stream", stream=True, catch_response=True, timeout=SPEC.get("timeout_s", 60)) as r:
         if r.status_code != 200:
@@ -113,6 +114,7 @@ def _stream_once(client, t0: float, intended: float | None = None, step: str | N
             return _error(f"http_{r.status_code}")
         first = last = None
         tokens, usage_tokens, done, buf = 0, None, False, b""
+        gaps: list[float] = []
         try:
             for chunk in r.iter_content(chunk_size=None):
                 now = time.perf_counter()
@@ -135,14 +137,8 @@ def _stream_once(client, t0: float, intended: float | None = None, step: str | N
                     if has_text:
                         if first is None:
                             first = now
-                            LOCAL.record("ttft", now - t0)
-                            if intended is not None:   # open model: from when it should have been sent
-                                LOCAL.record("ttft_intended", now - intended)
-                                if step:
-                                    LOCAL.record(f"ttft_intended@{step}", now - intended)
-                            LOCAL.sample(now - t0)
                         else:
-                            LOCAL.record("itl", now - last)
+                            gaps.append(now - last)
                         last = now
                         tokens += 1
         except Exception as exc:  # noqa: BLE001 - a broken stream is a finding, not a crash
@@ -153,16 +149,28 @@ def _stream_once(client, t0: float, intended: float | None = None, step: str | N
         if not done or first is None:
             r.failure("stream ended without [DONE] or content")
             return _error("incomplete_stream")
-        _finish(t0, first, end, tokens, usage_tokens, intended, step)
+        _finish(t0, first, end, tokens, usage_tokens, gaps, intended, step)
 
 
-def _finish(t0: float, first: float, end: float, tokens: int, usage_tokens: int | None,
-            intended: float | None, step: str | None = None) -> None:
+def _finish(t0: float, first: float, end: float, tokens: int, usage_tokens: int | None, gaps: list[float],
+            intended: float | None = None, step: str | None = None) -> None:
     """A complete stream: e2e, and time per output token (e2e - ttft) / (tokens - 1) with the
     tokens the gateway's usage reports (`tpot`, counted as tpot_from_usage) and, beside it, the
     tokens counted from the chunks (`tpot_chunks`); without usage, `tpot` falls back to the chunks
-    (counted as tpot_from_chunks) so the report can say which count it used."""
+    (counted as tpot_from_chunks) so the report can say which count it used.
+
+    A stream's figures are recorded only here, once it is complete: a stream cut off by the end of
+    the run, or broken, leaves no TTFT behind, so every figure has exactly one complete stream
+    under it (streams still running at the end are counted as `cut_at_stop`)."""
     LOCAL.count("requests")
+    LOCAL.record("ttft", first - t0)
+    LOCAL.sample(first - t0)
+    if intended is not None:   # open model: from when it should have been sent
+        LOCAL.record("ttft_intended", first - intended)
+        if step:
+            LOCAL.record(f"ttft_intended@{step}", first - intended)
+    for g in gaps:
+        LOCAL.record("itl", g)
     LOCAL.count("tokens_chunks", tokens)
     if usage_tokens is not None:
         LOCAL.count("tokens_usage", usage_tokens)
@@ -291,11 +299,13 @@ class RealtimeUser(User):
             if self.ws is None:
                 self.ws = self._open()
             t0 = time.perf_counter()
+            LOCAL.count("started")
             deadline = t0 + SPEC.get("timeout_s", 60)
             self.ws.send(json.dumps({"type": "response.create", "response": {
                 "modalities": ["text"], "instructions": f"Load test. [h:load-{secrets.token_hex(6)}]"}}))
             first = last = None
             tokens, usage_tokens = 0, None
+            gaps: list[float] = []
             while True:
                 if time.perf_counter() > deadline:
                     raise TimeoutError("no response.done before the deadline")
@@ -307,10 +317,8 @@ class RealtimeUser(User):
                 if kind == "response.output_text.delta" and ev.get("delta"):
                     if first is None:
                         first = now
-                        LOCAL.record("ttft", now - t0)
-                        LOCAL.sample(now - t0)
                     else:
-                        LOCAL.record("itl", now - last)
+                        gaps.append(now - last)
                     last = now
                     tokens += 1
                 elif kind == "response.done":
@@ -326,7 +334,7 @@ class RealtimeUser(User):
             self._fire(t0, ValueError("response.done without any text"))
             return _error("incomplete_stream")
         self._fire(t0, None)
-        _finish(t0, first, end, tokens, usage_tokens, None)
+        _finish(t0, first, end, tokens, usage_tokens, gaps)
 
     def on_stop(self) -> None:
         if self.ws is not None:
