@@ -136,7 +136,7 @@ def _smoke_lane(cfg, cfg_path: Path, matrix, out: Path, results: dict, junit_pat
     write_outputs(result, where)
     junit.append_suite(junit_path, junit_suite(result))
     counts = smoke.summary(result)
-    results["smoke"] = {**result, "files": [str(where / f) for f in ("smoke.html", "smoke.md", "smoke.json")]}
+    results["smoke"] = {**result, "files": [str((where / f).relative_to(out)) for f in ("smoke.html", "smoke.md", "smoke.json")]}
     print("harness: smoke matrix: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), flush=True)
     return bool(counts.get("FAIL") or counts.get("ERROR"))
 
@@ -161,5 +161,5 @@ def _load_lane(cfg, world: World, profile, key: Optional[str], redactor: Redacto
         print(f"harness: load lane: {why}", file=sys.stderr, flush=True)
         return load_claims.errors(cfg, profile.name, why), None
     write_outputs(result, where, redactor)
-    files = [str(where / f) for f in ("load.html", "load.json", "load.csv")]
+    files = [str((where / f).relative_to(out)) for f in ("load.html", "load.json", "load.csv")]   # relative: the report moves with them
     return load_claims.records(result, time.monotonic() - t0), redactor.data(for_report(result, files))
