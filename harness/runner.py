@@ -104,7 +104,7 @@ def run(opts: RunOptions) -> int:
         if load_summary:
             results["load"] = load_summary
         junit.append(junit_path, "load", load_records)
-        print(f"harness: load lane: " + ", ".join(f"{r['id']} {r['status']}" for r in load_records), flush=True)
+        print("harness: load lane: " + ", ".join(f"{r['id']} {r['status']}" for r in load_records), flush=True)
     smoke_failed = False
     if matrix is not None:
         smoke_failed = _smoke_lane(cfg, cfg_path, matrix, opts.out, results, junit_path)

@@ -9,10 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config import ConfigError, _loc
+from harness.config import ConfigError, load_yaml_model
 from harness.netguard import is_loopback_url
 from harness.world.processes import Child
 
@@ -66,16 +65,7 @@ def load_profile(name_or_path: str) -> Profile:
     path = Path(name_or_path)
     if not path.exists():
         path = PROFILES / f"{name_or_path}.yaml"
-    try:
-        return Profile.model_validate(yaml.safe_load(path.read_text()))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the load profile: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = _loc(tuple(err["loc"]))
-        raise ConfigError(f"{path}: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
+    return load_yaml_model(path, Profile, "load profile")
 
 
 def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int = 0,

@@ -48,12 +48,9 @@ async def messages(ex: Exchange) -> web.StreamResponse:
     body = ex.body
     problem = "body must be a JSON object" if ex.malformed else _validate(body)
     if problem:
-        ex.entry.status = 400
-        return web.json_response(error_shape(400, problem), status=400)
+        return ex.reject(problem)
     model, prompt = body["model"], content.prompt_text_anthropic(body)
-    tokens = content.text_tokens(model, prompt, ex.tokens(content.DEFAULT_TOKENS))
-    if ex.fixed_content is not None:
-        tokens = [ex.fixed_content[i:i + 4] for i in range(0, len(ex.fixed_content), 4)] or [""]
+    tokens = ex.answer_tokens(model, prompt)
     uses = _tool_uses(body)
     in_tok = content.count_words(prompt) + 3 * len(body["messages"])
     out_tok = len(tokens) if not uses else 8

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from harness.mocks.content import find_tag
+from harness.mocks.content import DEFAULT_TOKENS, find_tag, text_tokens
 from harness.mocks.journal import Entry, Journal
 from harness.mocks.script import Rule, Script
 
@@ -58,6 +58,18 @@ class Exchange:
     @property
     def fixed_content(self) -> str | None:
         return self.rule.content if self.rule else None
+
+    def answer_tokens(self, model: str, prompt: str) -> list[str]:
+        """The answer's tokens: the script's fixed content cut in 4-character pieces, or the
+        deterministic words for this model and prompt."""
+        if self.fixed_content is not None:
+            return [self.fixed_content[i:i + 4] for i in range(0, len(self.fixed_content), 4)] or [""]
+        return text_tokens(model, prompt, self.tokens(DEFAULT_TOKENS))
+
+    def reject(self, problem: str) -> web.Response:
+        """A request that is not valid in the provider's protocol: 400 in its error shape."""
+        self.entry.status = 400
+        return web.json_response(self._error_shape(400, problem), status=400)
 
     # -- answer -----------------------------------------------------------------------------
     async def before_headers(self) -> web.StreamResponse | None:

@@ -60,12 +60,9 @@ async def generate(ex: Exchange, model: str, stream: bool) -> web.StreamResponse
     body = ex.body
     problem = "body must be a JSON object" if ex.malformed else _validate(body)
     if problem:
-        ex.entry.status = 400
-        return web.json_response(error_shape(400, problem), status=400)
+        return ex.reject(problem)
     prompt = prompt_text(body)
-    tokens = content.text_tokens(model, prompt, ex.tokens(content.DEFAULT_TOKENS))
-    if ex.fixed_content is not None:
-        tokens = [ex.fixed_content[i:i + 4] for i in range(0, len(ex.fixed_content), 4)] or [""]
+    tokens = ex.answer_tokens(model, prompt)
     in_tok = content.count_words(prompt) + 2 * len(body["contents"])
     usage = {"promptTokenCount": in_tok, "candidatesTokenCount": len(tokens), "totalTokenCount": in_tok + len(tokens)}
     ex.entry.answer_text = "".join(tokens)

@@ -48,12 +48,9 @@ async def chat(ex: Exchange) -> web.StreamResponse:
     body = ex.body
     problem = "body must be a JSON object" if ex.malformed else _validate(body)
     if problem:
-        ex.entry.status = 400
-        return web.json_response(error_shape(400, problem), status=400)
+        return ex.reject(problem)
     model, prompt = body["model"], content.prompt_text_openai(body)
-    tokens = content.text_tokens(model, prompt, ex.tokens(content.DEFAULT_TOKENS))
-    if ex.fixed_content is not None:
-        tokens = [ex.fixed_content[i:i + 4] for i in range(0, len(ex.fixed_content), 4)] or [""]
+    tokens = ex.answer_tokens(model, prompt)
     counts = {"prompt_eval_count": content.count_words(prompt) + 3 * len(body["messages"]), "eval_count": len(tokens)}
     ex.entry.answer_text = "".join(tokens)
     ex.entry.answer_usage = None if ex.omit_usage else counts

@@ -78,8 +78,7 @@ async def chat_completions(ex: Exchange) -> web.StreamResponse:
     body = ex.body
     problem = "body must be a JSON object" if ex.malformed else _validate_chat(body)
     if problem:
-        ex.entry.status = 400
-        return web.json_response(error_shape(400, problem), status=400)
+        return ex.reject(problem)
 
     model, prompt = body["model"], content.prompt_text_openai(body)
     prompt_tokens = content.count_words(prompt) + 4 * len(body["messages"])
@@ -147,8 +146,7 @@ async def responses(ex: Exchange) -> web.StreamResponse:
         return ended
     body = ex.body
     if ex.malformed or not isinstance(body.get("model"), str) or body.get("input") is None:
-        ex.entry.status = 400
-        return web.json_response(error_shape(400, "model and input are required"), status=400)
+        return ex.reject("model and input are required")
     model, prompt = body["model"], content.prompt_text_responses(body)
     tokens = content.text_tokens(model, prompt, ex.tokens(content.DEFAULT_TOKENS))
     if ex.fixed_content is not None:

@@ -3,7 +3,6 @@ gateway config), every cell sent and checked, the gateway's catalog cross-checke
 result written as a matrix (smoke.md, smoke.html, smoke.json) and as JUnit cases (one per cell)."""
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config import NAME, ConfigError, _loc
+from harness.config import NAME, load_yaml_model
 
 MATRICES = Path(__file__).resolve().parent.parent.parent / "matrices" / "smoke"
 PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
@@ -29,6 +28,7 @@ class SmokeProvider(_Strict):
     name: str = Field(pattern=NAME)
     kind: Literal["openai", "anthropic", "gemini", "ollama"]
     local: bool = False                          # a local server (llama.cpp, Ollama): no API key
+    port: int = Field(0, ge=0, le=65535)         # fix it when an external gateway is configured to reach it
     models: list[Offer] = Field(min_length=1)
 
 
@@ -104,7 +104,8 @@ class Matrix(_Strict):
     def harness_parts(self) -> dict:
         """The providers, models and fallbacks of a harness config serving this matrix: each offer
         as provider/model, each alias as its own gateway model name."""
-        providers = [{"name": p.name, "kind": p.kind, "models": [o.name for o in p.models]} for p in self.providers]
+        providers = [{"name": p.name, "kind": p.kind, "port": p.port, "models": [o.name for o in p.models]}
+                     for p in self.providers]
         models = []
         for p in self.providers:
             for o in p.models:
@@ -135,13 +136,4 @@ def load_matrix(name_or_path: str) -> Matrix:
     path = Path(name_or_path)
     if not path.exists():
         path = MATRICES / f"{name_or_path}.yaml"
-    try:
-        return Matrix.model_validate(yaml.safe_load(path.read_text()))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the smoke matrix: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = _loc(tuple(err["loc"]))
-        raise ConfigError(f"{path}: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
+    return load_yaml_model(path, Matrix, "smoke matrix")
