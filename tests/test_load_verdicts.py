@@ -110,3 +110,19 @@ def test_a_broken_load_run_is_an_error_on_every_load_claim(tmp_path):
     cfg = _cfg(tmp_path, "[{metric: ttft, percentile: 99, max_ms: 200}]")
     got = claims.errors(cfg, "smoke", "the load run failed: RuntimeError: locust wrote no result")
     assert [(r["id"], r["status"]) for r in got] == [("CM-21.1", "ERROR"), ("CM-21.2", "ERROR")]
+
+
+def test_red_smoke_cells_are_findings_in_the_main_report(tmp_path):
+    cell = {"row": "gemini/g", "protocol": "openai_chat", "stream": True, "status": "FAIL", "reason": "the answer carried no text",
+            "evidence": {}}
+    smoke = {"matrix": {"name": "m", "description": "d", "protocols": ["openai_chat"], "streaming": [True]},
+             "rows": [{"name": "gemini/g", "provider": "gemini", "kind": "gemini", "upstream": "g", "cost_usd": 0.0,
+                       "cheapest": True, "alias_of": None}],
+             "columns": [{"protocol": "openai_chat", "stream": True}], "cells": [cell],
+             "catalog": [{"id": "catalog.listed", "claim": "listed", "status": "PASS", "reason": "ok", "evidence": {}}],
+             "files": ["smoke/smoke.html", "smoke/smoke.md", "smoke/smoke.json"]}
+    write_reports({"claims": [], "catalog": [], "smoke": smoke}, tmp_path)
+    md, html = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    findings = md.split("## Findings")[1].split("## Coverage")[0]
+    assert "smoke `gemini/g` openai_chat stream: the answer carried no text" in findings
+    assert 'href="smoke/smoke.html#ev-0"' in html and "Red smoke-matrix routes (1)" in html

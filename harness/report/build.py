@@ -75,6 +75,8 @@ def context(results: dict[str, Any]) -> dict[str, Any]:
         "load": results.get("load"),
         "load_plot": svg_lines(results["load"].get("per_second", {})) if results.get("load") else "",
         "smoke": results.get("smoke"),
+        "smoke_red": [c for c in (results.get("smoke") or {}).get("cells", []) + (results.get("smoke") or {}).get("catalog", [])
+                      if c["status"] in ("FAIL", "ERROR")],
         "smoke_grid": grid(results["smoke"]) if results.get("smoke") and "cells" in results["smoke"] else [],
     }
 
