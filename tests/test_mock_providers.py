@@ -195,3 +195,24 @@ def test_many_concurrent_streams(mocks):
 
     results = asyncio.run(main())
     assert results == [(200, True)] * 200
+
+
+@pytest.mark.parametrize("provider,path,error_of", [
+    ("oa", "/v1/chat/completions", lambda j: j["error"]["message"]),
+    ("oa", "/v1/responses", lambda j: j["error"]["message"]),
+    ("an", "/v1/messages", lambda j: j["error"]["message"] if j.get("type") == "error" else None),
+])
+def test_invalid_bodies_get_400_in_the_providers_own_error_shape(mocks, provider, path, error_of):
+    url = mocks["urls"][provider]
+    not_an_object = httpx.post(f"{url}{path}", json=["model", "m"], timeout=5)
+    assert not_an_object.status_code == 400 and "JSON object" in error_of(not_an_object.json())
+    missing = httpx.post(f"{url}{path}", json={"model": "m"}, timeout=5)
+    assert missing.status_code == 400 and error_of(missing.json())
+
+
+def test_a_scripted_failure_answers_before_the_body_is_validated(mocks):
+    # A provider that is down does not read the request: the script's 503 wins over a 400.
+    t = tag()
+    mocks["oa"].script(tag=t, status=503, times=1)
+    r = httpx.post(f"{mocks['urls']['oa']}/v1/responses", json={"model": "m", "note": f"[h:{t}]"}, timeout=5)
+    assert r.status_code == 503

@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -104,6 +105,26 @@ class ChatUser(FastHttpUser):
             LOCAL.record("latency", time.perf_counter() - t0)
 
 
+@dataclass
+class Arrivals:
+    """When a response's text arrived: the first piece (TTFT), the gaps between pieces (ITL), how
+    many pieces, and the output tokens the gateway's usage reported, if it did."""
+    t0: float
+    first: float | None = None
+    last: float = 0.0
+    tokens: int = 0
+    usage_tokens: int | None = None
+    gaps: list[float] = field(default_factory=list)
+
+    def piece(self, now: float) -> None:
+        if self.first is None:
+            self.first = now
+        else:
+            self.gaps.append(now - self.last)
+        self.last = now
+        self.tokens += 1
+
+
 def _stream_once(client, t0: float, intended: float | None = None, step: str | None = None) -> None:
     """One SSE request: TTFT, each inter-token gap, end to end, time per output token."""
     LOCAL.count("started")
@@ -112,9 +133,7 @@ def _stream_once(client, t0: float, intended: float | None = None, step: str | N
         if r.status_code != 200:
             r.failure(f"HTTP {r.status_code}")
             return _error(f"http_{r.status_code}")
-        first = last = None
-        tokens, usage_tokens, done, buf = 0, None, False, b""
-        gaps: list[float] = []
+        seen, done, buf = Arrivals(t0), False, b""
         try:
             for chunk in r.iter_content(chunk_size=None):
                 now = time.perf_counter()
@@ -132,28 +151,22 @@ def _stream_once(client, t0: float, intended: float | None = None, step: str | N
                     except ValueError:
                         continue
                     has_text, reported, ends = _delta(ev)
-                    usage_tokens = reported if reported is not None else usage_tokens
+                    seen.usage_tokens = reported if reported is not None else seen.usage_tokens
                     done = done or ends
                     if has_text:
-                        if first is None:
-                            first = now
-                        else:
-                            gaps.append(now - last)
-                        last = now
-                        tokens += 1
+                        seen.piece(now)
         except Exception as exc:  # noqa: BLE001 - a broken stream is a finding, not a crash
             r.failure(f"stream broke: {type(exc).__name__}")
             return _error(f"stream_broken:{type(exc).__name__}")
         end = time.perf_counter()
         r.request_meta["response_time"] = (end - t0) * 1000   # the whole stream, not the headers
-        if not done or first is None:
+        if not done or seen.first is None:
             r.failure("stream ended without [DONE] or content")
             return _error("incomplete_stream")
-        _finish(t0, first, end, tokens, usage_tokens, gaps, intended, step)
+        _finish(seen, end, intended, step)
 
 
-def _finish(t0: float, first: float, end: float, tokens: int, usage_tokens: int | None, gaps: list[float],
-            intended: float | None = None, step: str | None = None) -> None:
+def _finish(seen: Arrivals, end: float, intended: float | None = None, step: str | None = None) -> None:
     """A complete stream: e2e, and time per output token (e2e - ttft) / (tokens - 1) with the
     tokens the gateway's usage reports (`tpot`, counted as tpot_from_usage) and, beside it, the
     tokens counted from the chunks (`tpot_chunks`); without usage, `tpot` falls back to the chunks
@@ -162,6 +175,8 @@ def _finish(t0: float, first: float, end: float, tokens: int, usage_tokens: int 
     A stream's figures are recorded only here, once it is complete: a stream cut off by the end of
     the run, or broken, leaves no TTFT behind, so every figure has exactly one complete stream
     under it (streams still running at the end are counted as `cut_at_stop`)."""
+    t0, first, tokens, usage_tokens = seen.t0, seen.first, seen.tokens, seen.usage_tokens
+    assert first is not None   # callers finish only streams that carried text
     LOCAL.count("requests")
     LOCAL.record("ttft", first - t0)
     LOCAL.sample(first - t0)
@@ -169,7 +184,7 @@ def _finish(t0: float, first: float, end: float, tokens: int, usage_tokens: int 
         LOCAL.record("ttft_intended", first - intended)
         if step:
             LOCAL.record(f"ttft_intended@{step}", first - intended)
-    for g in gaps:
+    for g in seen.gaps:
         LOCAL.record("itl", g)
     LOCAL.count("tokens_chunks", tokens)
     if usage_tokens is not None:
@@ -303,9 +318,7 @@ class RealtimeUser(User):
             deadline = t0 + SPEC.get("timeout_s", 60)
             self.ws.send(json.dumps({"type": "response.create", "response": {
                 "modalities": ["text"], "instructions": f"Load test. [h:load-{secrets.token_hex(6)}]"}}))
-            first = last = None
-            tokens, usage_tokens = 0, None
-            gaps: list[float] = []
+            seen = Arrivals(t0)
             while True:
                 if time.perf_counter() > deadline:
                     raise TimeoutError("no response.done before the deadline")
@@ -315,14 +328,9 @@ class RealtimeUser(User):
                 if kind == "error":
                     raise ValueError(f"error event: {(ev.get('error') or {}).get('message', '')[:200]}")
                 if kind == "response.output_text.delta" and ev.get("delta"):
-                    if first is None:
-                        first = now
-                    else:
-                        gaps.append(now - last)
-                    last = now
-                    tokens += 1
+                    seen.piece(now)
                 elif kind == "response.done":
-                    usage_tokens = ((ev.get("response") or {}).get("usage") or {}).get("output_tokens")
+                    seen.usage_tokens = ((ev.get("response") or {}).get("usage") or {}).get("output_tokens")
                     break
         except Exception as exc:  # noqa: BLE001 - a broken session is a finding, not a crash
             self._fire(t0, exc)
@@ -330,11 +338,11 @@ class RealtimeUser(User):
             self.on_stop()
             return
         end = time.perf_counter()
-        if first is None:
+        if seen.first is None:
             self._fire(t0, ValueError("response.done without any text"))
             return _error("incomplete_stream")
         self._fire(t0, None)
-        _finish(t0, first, end, tokens, usage_tokens, gaps)
+        _finish(seen, end)
 
     def on_stop(self) -> None:
         if self.ws is not None:

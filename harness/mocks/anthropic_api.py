@@ -42,13 +42,10 @@ def _tool_uses(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def messages(ex: Exchange) -> web.StreamResponse:
-    ended = await ex.before_headers()
+    ended = await ex.admit(_validate)
     if ended is not None:
         return ended
     body = ex.body
-    problem = "body must be a JSON object" if ex.malformed else _validate(body)
-    if problem:
-        return ex.reject(problem)
     model, prompt = body["model"], content.prompt_text_anthropic(body)
     tokens = ex.answer_tokens(model, prompt)
     uses = _tool_uses(body)

@@ -72,6 +72,15 @@ class Exchange:
         return web.json_response(self._error_shape(400, problem), status=400)
 
     # -- answer -----------------------------------------------------------------------------
+    async def admit(self, validate: Callable[[dict[str, Any]], str | None]) -> web.StreamResponse | None:
+        """The script has its say first (delays, scripted errors, canned bodies), then the provider's
+        own validation: the response that ends the exchange, or None to answer normally."""
+        ended = await self.before_headers()
+        if ended is not None:
+            return ended
+        problem = "body must be a JSON object" if self.malformed else validate(self.body)
+        return self.reject(problem) if problem else None
+
     async def before_headers(self) -> web.StreamResponse | None:
         """Applies header delays and scripted errors; returns the response if the script ends it."""
         rule = self.rule

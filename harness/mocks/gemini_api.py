@@ -54,13 +54,10 @@ def prompt_text(body: dict[str, Any]) -> str:
 
 
 async def generate(ex: Exchange, model: str, stream: bool) -> web.StreamResponse:
-    ended = await ex.before_headers()
+    ended = await ex.admit(_validate)
     if ended is not None:
         return ended
     body = ex.body
-    problem = "body must be a JSON object" if ex.malformed else _validate(body)
-    if problem:
-        return ex.reject(problem)
     prompt = prompt_text(body)
     tokens = ex.answer_tokens(model, prompt)
     in_tok = content.count_words(prompt) + 2 * len(body["contents"])

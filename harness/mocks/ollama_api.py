@@ -42,13 +42,10 @@ def _now() -> str:
 
 
 async def chat(ex: Exchange) -> web.StreamResponse:
-    ended = await ex.before_headers()
+    ended = await ex.admit(_validate)
     if ended is not None:
         return ended
     body = ex.body
-    problem = "body must be a JSON object" if ex.malformed else _validate(body)
-    if problem:
-        return ex.reject(problem)
     model, prompt = body["model"], content.prompt_text_openai(body)
     tokens = ex.answer_tokens(model, prompt)
     counts = {"prompt_eval_count": content.count_words(prompt) + 3 * len(body["messages"]), "eval_count": len(tokens)}

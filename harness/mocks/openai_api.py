@@ -72,13 +72,10 @@ def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def chat_completions(ex: Exchange) -> web.StreamResponse:
-    ended = await ex.before_headers()
+    ended = await ex.admit(_validate_chat)
     if ended is not None:
         return ended
     body = ex.body
-    problem = "body must be a JSON object" if ex.malformed else _validate_chat(body)
-    if problem:
-        return ex.reject(problem)
 
     model, prompt = body["model"], content.prompt_text_openai(body)
     prompt_tokens = content.count_words(prompt) + 4 * len(body["messages"])
@@ -140,13 +137,17 @@ async def chat_completions(ex: Exchange) -> web.StreamResponse:
     return await ex.send_stream(frames)
 
 
+def _validate_responses(body: dict[str, Any]) -> str | None:
+    if not isinstance(body.get("model"), str) or body.get("input") is None:
+        return "model and input are required"
+    return None
+
+
 async def responses(ex: Exchange) -> web.StreamResponse:
-    ended = await ex.before_headers()
+    ended = await ex.admit(_validate_responses)
     if ended is not None:
         return ended
     body = ex.body
-    if ex.malformed or not isinstance(body.get("model"), str) or body.get("input") is None:
-        return ex.reject("model and input are required")
     model, prompt = body["model"], content.prompt_text_responses(body)
     tokens = content.text_tokens(model, prompt, ex.tokens(content.DEFAULT_TOKENS))
     if ex.fixed_content is not None:
