@@ -7,9 +7,10 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness import paths
 from harness.config import ConfigError, _loc
 
-MATRICES = Path(__file__).resolve().parent.parent / "matrices"
+MATRICES = paths.MATRICES
 DEFAULT_DIR = MATRICES / "claims"
 LANE_DIRS = ("claims", "chaos")   # the subdirectories of matrices/ that hold claims
 RISKS = ("revenue", "reliability", "conformance", "security")
@@ -68,7 +69,8 @@ def load(directory: Path = DEFAULT_DIR, known_checks: Optional[set[str]] = None)
 def _load_files(files: list[Path], directory: Path, known_checks: Optional[set[str]]) -> list[Claim]:
     claims: list[Claim] = []
     if not files:
-        raise ConfigError(f"{directory}: no claim files (*.yaml)")
+        raise ConfigError(f"{directory}: no claim files (*.yaml); point --matrices or HARNESS_MATRICES at a "
+                          "catalog (a checkout's matrices/)")
     for path in files:
         claims += load_file(path)
     seen: dict[str, str] = {}

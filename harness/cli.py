@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -171,6 +172,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`harness catalog | head`): not an error of ours. Point stdout at
+        # devnull so the interpreter's final flush does not complain a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """harness.yaml: the embedded default is valid; every bad file gets one line naming the field, exit 2."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -104,3 +106,32 @@ def test_cli_help_and_no_command():
     r = subprocess.run([sys.executable, "-m", "harness", "run", "--help"], capture_output=True, text=True, timeout=60)
     assert "--workers" in r.stdout and "--only" in r.stdout
     assert subprocess.run([sys.executable, "-m", "harness"], capture_output=True, timeout=60).returncode == 2
+
+
+def test_harness_matrices_names_another_catalog(tmp_path):
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "a.yaml").write_text(
+        "section: S\nclaims:\n  - {id: CM-99.1, test: test_own_claim, claim: our own, risk: security, wave: P0}\n")
+    env = {**os.environ, "HARNESS_MATRICES": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "harness", "catalog", "--json"], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert [c["id"] for c in json.loads(r.stdout)] == ["CM-99.1"]
+    env["HARNESS_MATRICES"] = str(tmp_path / "nowhere")
+    r = subprocess.run([sys.executable, "-m", "harness", "catalog"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and "HARNESS_MATRICES" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_closed_pipe_ends_the_listing_quietly(tmp_path):
+    # `harness catalog | head -1`: the reader leaves early. The listing is made larger than a pipe's
+    # buffer so that the harness is certainly still writing when the reader goes.
+    (tmp_path / "claims").mkdir()
+    rows = "".join(f"  - {{id: CM-99.{i}, test: test_c{i}, claim: claim {i}, risk: security, wave: P0}}\n"
+                   for i in range(1, 3001))
+    (tmp_path / "claims" / "a.yaml").write_text("section: S\nclaims:\n" + rows)
+    p = subprocess.Popen([sys.executable, "-m", "harness", "catalog"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "HARNESS_MATRICES": str(tmp_path)})
+    assert p.stdout.readline().startswith(b"CM-99.1 ")
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141 and "Traceback" not in err, err

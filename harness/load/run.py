@@ -11,12 +11,13 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness import paths
 from harness.config import ConfigError, load_yaml_model
 from harness.netguard import is_loopback_url
 from harness.world.processes import Child
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-PROFILES = Path(__file__).resolve().parent.parent.parent / "matrices" / "load"
+PROFILES = paths.MATRICES / "load"
 
 
 class Step(BaseModel):

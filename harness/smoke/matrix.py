@@ -8,9 +8,10 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness import paths
 from harness.config import NAME, load_yaml_model
 
-MATRICES = Path(__file__).resolve().parent.parent.parent / "matrices" / "smoke"
+MATRICES = paths.MATRICES / "smoke"
 PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
 
 
