@@ -8,6 +8,8 @@ scripted maximum, the scheduling noise of a shared 2-core machine running other 
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness.load.run import Profile, run
@@ -75,6 +77,37 @@ def test_fanout_and_worker_processes_merge_exactly(scripted):
     assert c["requests"] >= 5 * c["fans"] - 5 * 4          # fans cut off by the end of the run may be partial
     assert t["fan"]["count"] == c["fans"] and t["fan"]["p50"] >= t["e2e"]["p50"]   # a fan waits for its slowest
     assert 220 <= t["e2e"]["p50"] <= 270, t["e2e"]
+
+
+def test_streams_in_flight_at_the_end_finish_and_are_measured(mocks):
+    """Streams of about 1.2 s, a 2 s window, two worker processes: no stream starts after the window
+    and every one started is let finish and measured. Cutting them at the deadline would drop the
+    slowest streams, the ones most likely still running, and flatter the tail."""
+    oa = mocks["oa"]
+    oa.clear_script()
+    oa.script(headers_delay_ms=200, tokens=10, token_delay_ms=100)
+    before = max([e["seq"] for e in oa.journal()] or [0])
+    try:
+        profile = Profile(name="drain", user="StreamUser", users=6, spawn_rate=6, duration_s=2)
+        result = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "m", auth=None, workers=2)
+    finally:
+        oa.clear_script()
+    served = [e for e in oa.journal(since_seq=before) if e["path"] == "/v1/chat/completions"]
+    c = result["counts"]
+    # Every stream the provider served was measured, and each exactly once.
+    assert len(served) == c["started"] == c["requests"] == result["table"]["ttft"]["count"] > 0, (len(served), c)
+    assert all(e["completed"] for e in served), [e for e in served if not e["completed"]][:2]
+    assert not [k for k in c if k.startswith("error")], c
+    assert result["table"]["e2e"]["max"] >= 1100, result["table"]["e2e"]
+
+
+def test_max_requests_bounds_the_run(scripted):
+    profile = Profile(name="budget", user="ChatUser", users=4, spawn_rate=4, duration_s=120, max_requests=12)
+    t0 = time.monotonic()
+    result = run(profile, scripted, "/v1/chat/completions", "m", auth=None)
+    assert result["counts"]["requests"] == result["locust"]["requests"] == 12, result["counts"]
+    # It ended by itself once the budget was spent, not at the 120 s window's end.
+    assert time.monotonic() - t0 < 60
 
 
 @pytest.mark.parametrize("protocol,path", [("anthropic_messages", "/v1/messages"), ("openai_responses", "/v1/responses")])

@@ -83,6 +83,42 @@ def _delta(ev: dict[str, Any]) -> tuple[bool, Any, bool]:
     return text, (ev.get("usage") or {}).get("completion_tokens"), False
 
 
+# -- the sending window --------------------------------------------------------------------------
+# Every run is bounded in time (`duration_s`) and in requests (`max_requests`, shared among the
+# processes). Past either bound users start nothing new, and the run ends once what is in flight has
+# finished (or `drain_s` has passed). Cutting streams at the deadline instead would drop the slowest
+# ones, the ones most likely still running, and flatter the tail percentiles.
+_WINDOW: dict[str, float] = {}
+
+
+@events.test_start.add_listener
+def _open_window(environment, **_: Any) -> None:
+    from locust.runners import WorkerRunner
+    _WINDOW["until"] = time.perf_counter() + float(SPEC.get("duration_s") or 60)
+    _WINDOW["left"] = max(1, int(SPEC.get("max_requests") or 10**9) // int(SPEC.get("processes") or 1))
+    if not isinstance(environment.runner, WorkerRunner):   # a lone runner, or the master: it ends the run
+        gevent.spawn(_end_when_drained, environment.runner)
+
+
+def _take_request() -> None:
+    """Called by a user before it starts a request (a fan counts as one): outside the window it stops."""
+    if time.perf_counter() >= _WINDOW.get("until", float("inf")) or _WINDOW.get("left", 1) <= 0:
+        raise StopUser()
+    _WINDOW["left"] = _WINDOW.get("left", 1) - 1
+
+
+def _end_when_drained(runner) -> None:
+    drain_deadline = _WINDOW["until"] + float(SPEC.get("drain_s", 10))
+    had_users = False
+    while time.perf_counter() < drain_deadline:
+        users = runner.user_count   # the master knows its workers' counts from their heartbeats
+        had_users = had_users or users > 0
+        if had_users and users == 0:
+            break
+        gevent.sleep(0.25)
+    runner.quit()   # what still runs now is cut, counted as started and never as a figure
+
+
 def _error(kind: str) -> None:
     LOCAL.count("requests")
     LOCAL.count(f"error:{kind}")
@@ -95,6 +131,7 @@ class ChatUser(FastHttpUser):
 
     @task
     def chat(self) -> None:
+        _take_request()
         t0 = time.perf_counter()
         with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(False), headers=_headers(),
                               name="chat", catch_response=True) as r:
@@ -174,7 +211,7 @@ def _finish(seen: Arrivals, end: float, intended: float | None = None, step: str
 
     A stream's figures are recorded only here, once it is complete: a stream cut off by the end of
     the run, or broken, leaves no TTFT behind, so every figure has exactly one complete stream
-    under it (streams still running at the end are counted as `cut_at_stop`)."""
+    under it (streams still running when the drain ends are counted as started, not as figures)."""
     t0, first, tokens, usage_tokens = seen.t0, seen.first, seen.tokens, seen.usage_tokens
     assert first is not None   # callers finish only streams that carried text
     LOCAL.count("requests")
@@ -210,6 +247,7 @@ class StreamUser(HttpUser):
 
     @task
     def stream(self) -> None:
+        _take_request()
         _stream_once(self.client, time.perf_counter())
 
 
@@ -260,6 +298,7 @@ class OpenStreamUser(HttpUser):
         intended = _NEXT[0]
         if intended - _START[0] >= SPEC.get("duration_s", float("inf")):
             raise StopUser()   # the schedule is over: no slot past the profile's end, even while locust winds down
+        _take_request()
         rate, step = _rate_at(intended)
         _NEXT[0] = intended + SPEC.get("processes", 1) / rate   # gevent: no other user runs in between
         wait = intended - time.perf_counter()
@@ -275,6 +314,7 @@ class FanoutStreamUser(HttpUser):
 
     @task
     def fan(self) -> None:
+        _take_request()
         t0 = time.perf_counter()
         jobs = [gevent.spawn(_stream_once, self.client, time.perf_counter()) for _ in range(SPEC.get("fanout", 4))]
         gevent.joinall(jobs, timeout=SPEC.get("timeout_s", 60))
@@ -309,6 +349,7 @@ class RealtimeUser(User):
 
     @task
     def respond(self) -> None:
+        _take_request()   # outside the try below: StopUser is an Exception, and must reach locust
         t0 = time.perf_counter()
         try:
             if self.ws is None:

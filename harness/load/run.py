@@ -3,6 +3,7 @@ meet pytest or the harness), bounded in time, and reads back the merged HDR figu
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,9 @@ class Profile(BaseModel):
     fanout: int = Field(4, ge=1, le=256)           # FanoutStreamUser: concurrent streams per request
     protocol: str = Field("openai_chat", pattern="^(openai_chat|anthropic_messages|openai_responses|openai_realtime)$")
     spawn_rate: float = Field(gt=0)
-    duration_s: Optional[float] = Field(None, gt=0, le=3600)   # every run is bounded in time
+    duration_s: Optional[float] = Field(None, gt=0, le=3600)   # every run is bounded in time: no request starts after it
+    max_requests: int = Field(1_000_000, ge=1)   # ... and in requests (a fan is one), shared among the processes
+    drain_s: float = Field(10, ge=0, le=120)     # how long requests in flight at the end may take to finish
     think_s: float = Field(0, ge=0)
     tokens: int = Field(12, ge=1, le=4096)       # answer length the mock provider streams
     token_delay_ms: float = Field(0, ge=0)       # the provider's pace between tokens
@@ -85,11 +88,16 @@ def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Option
             "think_s": profile.think_s, "out": str(out), "users": profile.users, "rate_rps": profile.rate_rps,
             "fanout": profile.fanout, "protocol": profile.protocol,
             "steps": [st.model_dump() for st in profile.steps],
-            "processes": max(1, workers), "duration_s": profile.duration_s}   # the open model splits its arrival rate among them
+            "processes": max(1, workers),   # the open model splits its arrival rate among them, max_requests too
+            "duration_s": profile.duration_s, "max_requests": profile.max_requests, "drain_s": profile.drain_s}
+    # The locustfile ends the run itself once the requests in flight have finished (see _WINDOW);
+    # locust's own --run-time is only the backstop.
+    backstop = math.ceil((profile.duration_s or 0) + profile.drain_s + 5)
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
             *([] if progress else ["--only-summary"]),
-            "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{profile.duration_s:g}s",
-            "--stop-timeout", "10", "--host", host, "--loglevel", "WARNING", profile.user]
+            "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{backstop:g}s",
+            "--stop-timeout", f"{math.ceil(profile.drain_s)}",   # the same drain if the backstop fires
+            "--host", host, "--loglevel", "WARNING", profile.user]
     if workers > 1:
         argv += ["--processes", str(workers)]
     log = out.with_name("locust.log")
@@ -98,7 +106,7 @@ def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Option
     child = Child("locust", argv, env={"HARNESS_LOAD_SPEC": json.dumps(spec)},
                   log_path=None if progress else log, passthrough=progress)
     try:
-        child.proc.wait(timeout=(profile.duration_s or 0) + 90)   # bounded, whatever locust does
+        child.proc.wait(timeout=backstop + 90)   # bounded, whatever locust does
     except subprocess.TimeoutExpired:
         pass
     finally:
