@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness import paths
+from harness import paths, yaml_strict
 from harness.config import ConfigError, _loc
 
 MATRICES = paths.MATRICES
@@ -40,10 +40,11 @@ class SectionFile(BaseModel):
 
 def load_file(path: Path) -> list[Claim]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml_strict.load(path.read_text())
         sf = SectionFile.model_validate(data)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        at, what = yaml_strict.describe(exc)
+        raise ConfigError(f"{path}{at}: not valid YAML: {what}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"{path}: {_loc(tuple(err['loc']))}: {err['msg']}") from None

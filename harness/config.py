@@ -13,6 +13,8 @@ from typing import Any, Literal, Optional, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness import yaml_strict
+
 EMBEDDED_DEFAULT = Path(__file__).parent / "targets" / "litellm.yaml"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
@@ -315,11 +317,12 @@ _M = TypeVar("_M", bound=BaseModel)
 def load_yaml_model(path: Path, model: type[_M], what: str) -> _M:
     """A YAML file validated into `model`; any problem is a ConfigError naming the file and field."""
     try:
-        return model.model_validate(yaml.safe_load(path.read_text()))
+        return model.model_validate(yaml_strict.load(path.read_text()))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        at, what = yaml_strict.describe(exc)
+        raise ConfigError(f"{path}{at}: not valid YAML: {what}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = _loc(tuple(p for p in err["loc"] if not str(p).startswith("function-after")))
@@ -347,11 +350,10 @@ def load(path: Optional[Path]) -> tuple[HarnessConfig, Path]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_strict.load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        at, what = yaml_strict.describe(exc)
+        raise ConfigError(f"{path}{at}: not valid YAML: {what}") from None
     return parse(data, str(path)), path
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from harness import paths
+from harness import paths, yaml_strict
 from harness.config import ConfigError, Failover
 
 POLICIES = paths.MATRICES / "policies.yaml"
@@ -29,7 +27,7 @@ class FailoverPolicy:
 def presets(path: Path = POLICIES) -> dict[str, dict]:
     if not path.is_file():
         return {}   # a catalog without presets: a harness.yaml naming one is told which exist (none)
-    return yaml.safe_load(path.read_text()) or {}
+    return yaml_strict.load(path.read_text()) or {}
 
 
 def resolve(f: Failover, path: Path = POLICIES) -> FailoverPolicy:

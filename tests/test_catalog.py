@@ -47,3 +47,10 @@ def test_duplicate_ids_refused(tmp_path):
             f"section: {name}\nclaims:\n  - {{id: CM-1.1, test: test_{name}, claim: abc, risk: security, wave: P0}}\n")
     with pytest.raises(ConfigError, match="CM-1.1 appears twice"):
         catalog.load(tmp_path)
+
+
+def test_a_key_given_twice_is_refused_not_silently_overwritten(tmp_path):
+    (tmp_path / "a.yaml").write_text("section: S\nclaims:\n  - id: CM-1.1\n    test: test_x\n    claim: a claim\n"
+                                     "    risk: security\n    wave: P0\n    check: auth.refused\n    check: chaos.scenario\n")
+    with pytest.raises(ConfigError, match=r"a.yaml:9:5: not valid YAML: key 'check' appears twice \(first on line 8\)"):
+        catalog.load(tmp_path)

@@ -83,6 +83,8 @@ def test_key_sources(monkeypatch):
      "models[0].provider: 'q' is not one of the providers"),
     ("- just\n- a list\n", "the file must hold a mapping"),
     ("target: {name: [unclosed\n", "not valid YAML"),
+    ("version: 1\ntarget: {name: gw, url: http://127.0.0.1:1}\ntarget: {name: other}\n",
+     "harness.yaml:3:1: not valid YAML: key 'target' appears twice (first on line 2)"),
 ])
 def test_cli_bad_config_exit_2_one_line_no_traceback(tmp_path, content, needle):
     cfg = tmp_path / "harness.yaml"
