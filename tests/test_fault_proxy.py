@@ -98,6 +98,23 @@ def fetch(addr, n, timeout=10):
         return data, time.perf_counter() - t0, reads, end
 
 
+def _recv_exactly(s, n):
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _recv_until_closed(s):
+    got = b""
+    while chunk := s.recv(65536):
+        got += chunk
+    return got
+
+
 # -- API, call by call --------------------------------------------------------------------------
 def test_version(fp):
     r = fp["api"].get("/version")
@@ -254,6 +271,22 @@ def test_limit_data_closes_after_n_bytes(fp, proxy):
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "limit_data", "attributes": {"bytes": 1000}})
     data, _, _, _ = fetch(addr, 50_000)
     assert len(data) == 1000
+
+
+def test_limit_data_counts_from_when_it_was_added(fp, proxy):
+    # As in Toxiproxy: a connection that carried traffic before the toxic (a gateway's pooled
+    # connection) still gets the full allowance after it.
+    name, addr = proxy
+    with socket.create_connection(addr, timeout=5) as s:
+        s.sendall(b"a" * 500)
+        assert _recv_exactly(s, 500) == b"a" * 500
+        fp["api"].post(f"/proxies/{name}/toxics", json={"type": "limit_data", "stream": "downstream",
+                                                        "attributes": {"bytes": 300}})
+        time.sleep(0.05)
+        s.sendall(b"b" * 200)
+        assert _recv_exactly(s, 200) == b"b" * 200     # 200 of the 300 allowed since the toxic
+        s.sendall(b"c" * 200)
+        assert _recv_until_closed(s) == b"c" * 100      # the rest of the allowance, then the close
 
 
 @pytest.mark.source

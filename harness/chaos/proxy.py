@@ -54,7 +54,9 @@ class Connection:
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.tasks: list[asyncio.Task] = []
         self.closed = False
-        self.sent = {"upstream": 0, "downstream": 0}
+        # Bytes through each limit_data toxic on this connection, counted from when the toxic came to
+        # apply (as Toxiproxy does): a pooled connection's earlier traffic does not count.
+        self.limited: dict[tuple[str, str], int] = {}
 
     def rng(self, salt: str) -> random.Random:
         # Reproducible per (seed, proxy, connection number, purpose): replaying a run replays its faults.
@@ -84,6 +86,8 @@ class Connection:
         if timer:
             timer.cancel()
         self.rolls.pop(toxic.name, None)
+        for stream in ("upstream", "downstream"):
+            self.limited.pop((toxic.name, stream), None)
 
     async def run(self) -> None:
         up_host, up_port = split_hostport(self.proxy.upstream)
@@ -156,6 +160,7 @@ class Link:
             release = loop.time()
             delayed_by: list[str] = []   # latency toxics holding this chunk back
             close_after = False
+            limits: list[tuple[str, str]] = []
             for t in self.conn.active(self.stream):
                 a = t.attributes
                 if t.type == "timeout":
@@ -163,14 +168,17 @@ class Link:
                 elif t.type == "packet_loss" and self.loss.random() < a["probability"]:
                     data = b""
                 elif t.type == "limit_data":
-                    left = int(a["bytes"]) - self.conn.sent[self.stream]
+                    key = (t.name, self.stream)
+                    limits.append(key)
+                    left = int(a["bytes"]) - self.conn.limited.get(key, 0)
                     if len(data) >= left:
                         data, close_after = data[:max(0, left)], True
                 elif t.type == "latency":
                     delay = a["latency"] + (self.jitter.uniform(-a["jitter"], a["jitter"]) if a["jitter"] else 0)
                     release += max(0.0, delay) / 1000
                     delayed_by.append(t.name)
-            self.conn.sent[self.stream] += len(data)
+            for key in limits:
+                self.conn.limited[key] = self.conn.limited.get(key, 0) + len(data)
             if data or close_after:
                 await self.queue.put((release, data, close_after, delayed_by))
             if close_after:

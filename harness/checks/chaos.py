@@ -6,8 +6,9 @@ or after the first token), and what the gateway must do (`expect`):
   complete          the caller still gets the whole, correct answer (latency inside the deadline, 1-byte slices)
   clean_failure     a failover or a clean error within the bound, never a hang; a stream is never
                     passed off as complete when it is not (truncated, corrupted)
-Every scenario ends by lifting its faults (in a `finally`) and checking recovery: the gateway
-serves normally again within promises.chaos.recovery_s.
+Every scenario starts from a gateway that serves normally (else it is not judged: ERROR, so one
+scenario's aftermath is never blamed on the next) and ends by lifting its faults (in a `finally`)
+and checking recovery: the gateway serves normally again within promises.chaos.recovery_s.
 """
 from __future__ import annotations
 
@@ -97,6 +98,10 @@ def scenario(ctx: CheckContext, expect: str, toxics: Optional[list[dict[str, Any
              link: Optional[str] = None) -> Verdict:
     model = ctx.role("chaos")
     provider = ctx.cfg.model(model).provider
+    baseline = _serving_normally(ctx, model, stream)
+    if baseline["error"]:
+        return Verdict("ERROR", f"not judged: before any fault the gateway was {baseline['error']} "
+                                "(still recovering from an earlier scenario?)", {"baseline": baseline})
     tag = ctx.tag()
     faults = _Faults(ctx, link or provider, tag)
     if script:
@@ -129,10 +134,10 @@ def scenario(ctx: CheckContext, expect: str, toxics: Optional[list[dict[str, Any
     if lift_errors:   # a fault that outlives its scenario would taint every claim after it
         raise RuntimeError(f"could not lift the faults: {lift_errors}")
     if verdict.status == "PASS":
-        recovered = _recovery(ctx, model, stream)
+        recovered = _serving_normally(ctx, model, stream)
         verdict.evidence["recovery"] = recovered
         if recovered["error"]:
-            return Verdict("FAIL", f"{verdict.reason}; but after the fault was lifted: {recovered['error']}",
+            return Verdict("FAIL", f"{verdict.reason}; but after the fault was lifted it was {recovered['error']}",
                            verdict.evidence)
         verdict.reason += f"; recovered in {recovered['after_s']:.1f}s"
     return verdict
@@ -179,8 +184,9 @@ def _judge(ctx: CheckContext, model: str, tag: str, ex, stream: bool, expect: st
     return Verdict("FAIL", f"neither an answer nor a clean error: HTTP {ex.status}, body {ex.body[:200]!r}")
 
 
-def _recovery(ctx: CheckContext, model: str, stream: bool) -> dict[str, Any]:
-    """Serving normally again, in the scenario's own mode, from the provider itself (not a fallback)."""
+def _serving_normally(ctx: CheckContext, model: str, stream: bool) -> dict[str, Any]:
+    """Whether, within promises.chaos.recovery_s, the gateway serves `model` in the scenario's own
+    mode from its provider itself (not a fallback): how long that took, or the last reason not."""
     deadline = time.monotonic() + ctx.cfg.chaos.recovery_s
     t0, last = time.monotonic(), ""
     primary = ctx.provider_of(model)
@@ -197,7 +203,7 @@ def _recovery(ctx: CheckContext, model: str, stream: bool) -> dict[str, Any]:
         last = ex.error or (f"HTTP {ex.status}" if ex.status != 200 else "answered by another provider")
         time.sleep(0.5)
     return {"after_s": round(time.monotonic() - t0, 3),
-            "error": f"not serving normally {ctx.cfg.chaos.recovery_s:.0f}s after the fault was lifted ({last})"}
+            "error": f"not serving normally for {ctx.cfg.chaos.recovery_s:.0f}s ({last})"}
 
 
 @check("chaos.client_disconnect")
