@@ -93,3 +93,16 @@ def test_checks_lift_their_toxics_even_when_they_fail(world):
     run_claim("CM-19.1", world, {"no_timeout"})
     proxy = world["chaos"].proxy("harness-ca")
     assert proxy.toxics() == {}
+
+
+def test_a_scenario_is_not_judged_while_the_gateway_does_not_serve_normally(world):
+    """The primary is already failing over before any fault (an earlier scenario's aftermath, say):
+    the scenario is not run, and its verdict says so instead of blaming the fault."""
+    ca = ProviderControl("ca", world["direct"]["ca"])
+    ca.script(status=503)            # every request, whatever its tag
+    try:
+        v = run_claim("CM-19.4", world, set())
+    finally:
+        ca.clear_script()
+    assert v.status == "ERROR" and "not judged" in v.reason, (v.status, v.reason)
+    assert "answered by another provider" in v.reason and v.evidence["baseline"]["error"]
