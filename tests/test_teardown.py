@@ -98,3 +98,39 @@ def test_interrupt_during_the_load_lane_stops_locust_too(tmp_path):
     assert not [p.pid for p in seen if _alive(p.pid)], out[-2000:]
     ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)(?!\d)(?! \(refuses)", out)]
     assert ports and not [p for p in ports if port_is_open("127.0.0.1", p)], out[-2000:]
+
+
+def test_interrupt_during_the_smoke_matrix_leaves_nothing_behind(tmp_path):
+    """Ctrl-C while `harness smoke` sends its cells: exit 130, the gateway and every mock provider
+    stopped, their ports closed."""
+    import psutil
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "smoke", "-o", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, children = "", []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            out += line
+            if "gateway ready at" in line or not line:
+                break
+        assert "gateway ready at" in out, out
+        children = psutil.Process(proc.pid).children(recursive=True)
+        ports = sorted({c.laddr.port for p in children for c in p.net_connections("tcp")
+                        if c.status == psutil.CONN_LISTEN})
+        assert len(children) >= 2 and len(ports) >= 2, (children, ports)
+        time.sleep(1.0)   # cells are being sent
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        out += rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    assert "Traceback" not in out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in children if _alive(p.pid)]:
+        time.sleep(0.2)
+    assert not [p.pid for p in children if _alive(p.pid)], out[-2000:]
+    assert not [p for p in ports if port_is_open("127.0.0.1", p)], out[-2000:]
