@@ -48,10 +48,25 @@ def cmd_load(args: argparse.Namespace) -> int:
                     direct=not args.no_direct, progress=not args.quiet)
 
 
+def _print_routes(rows: list[dict], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        chain = f"  fallbacks: {', '.join(r['fallbacks'])}" if r["fallbacks"] else ""
+        print(f"{r['route']:<32} -> {r['kind']:<9} {r['address']:<30} model {r['upstream_model']:<24} "
+              f"key {r['key']:<4} {r['api']}{chain}")
+    return 0
+
+
 def cmd_smoke(args: argparse.Namespace) -> int:
     from harness.smoke.lane import run_lane
-    from harness.smoke.matrix import load_matrix
+    from harness.smoke.matrix import load_matrix, route_table
     from harness.world.processes import install_signal_handlers
+    if args.routes:
+        return _print_routes(route_table(load_matrix(args.matrix)), args.json)
+    if args.json:
+        raise ConfigError("--json goes with --routes (the matrix run writes smoke.json anyway)")
     install_signal_handlers()
     cfg, path = load(_config_path(args.config))
     return run_lane(cfg, path, load_matrix(args.matrix), Path(args.out), omit=tuple(args.omit or ()),
@@ -140,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--omit", action="append", metavar="ROUTE",
                     help="leave this route out of the generated gateway config (shows what a broken config looks like)")
     sm.add_argument("--quiet", "-q", action="store_true", help="no line per cell while it runs")
+    sm.add_argument("--routes", action="store_true",
+                    help="print the matrix's routes and where a gateway must send each (provider, address, upstream "
+                         "model, API), to configure a gateway of your own; starts nothing")
+    sm.add_argument("--json", action="store_true", help="with --routes: machine-readable")
     sm.set_defaults(fn=cmd_smoke)
 
     v = sub.add_parser("validate", help="check harness.yaml and the claim catalog, start nothing")

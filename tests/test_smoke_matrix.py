@@ -73,6 +73,24 @@ def shapes(tmp_path_factory):
     child.stop(grace_s=3)
 
 
+def test_routes_say_where_a_gateway_must_send_each(tmp_path):
+    # `harness smoke --routes`: what a team configuring its own gateway needs, one line per route.
+    r = subprocess.run([sys.executable, "-m", "harness", "smoke", "--routes", "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = {x["route"]: x for x in json.loads(r.stdout)}
+    assert set(rows) == {row.name for row in load_matrix("default").rows()}
+    assert rows["fast"]["kind"] == "gemini" and rows["fast"]["upstream_model"] == "gemini-2.0-flash-lite"
+    assert rows["ollama/llama3.2"]["key"] == "none" and "/api/chat" in rows["ollama/llama3.2"]["api"]
+    assert rows["smart"]["fallbacks"] == ["openai/gpt-4.1", "local"]
+    fixed = tmp_path / "m.yaml"
+    fixed.write_text("name: m\nproviders:\n  - {name: p, kind: anthropic, port: 18555, models: "
+                     "[{name: c, input_per_mtok: 1, output_per_mtok: 2}]}\n")
+    text = subprocess.run([sys.executable, "-m", "harness", "smoke", "--routes", "-m", str(fixed)],
+                          capture_output=True, text=True, timeout=60).stdout
+    assert re.search(r"^p/c\s+-> anthropic\s+127\.0\.0\.1:18555\s+model c\b.*POST /v1/messages", text, re.M), text
+
+
 def test_gemini_shape(shapes):
     g = shapes["g"]
     body = {"contents": [{"role": "user", "parts": [{"text": "hi [h:g1]"}]}]}

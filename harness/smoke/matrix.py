@@ -120,6 +120,30 @@ class Matrix(_Strict):
         return {"providers": providers, "models": models, "fallbacks": dict(self.fallbacks)}
 
 
+# What each mock provider kind serves, for configuring a gateway by hand (`harness smoke --routes`).
+UPSTREAM_API = {
+    "openai": "POST /v1/chat/completions, /v1/responses (also without /v1)",
+    "anthropic": "POST /v1/messages",
+    "gemini": "POST /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse",
+    "ollama": "POST /api/chat (NDJSON stream), GET /api/tags",
+}
+
+
+def route_table(matrix: "Matrix") -> list[dict]:
+    """Every route of the matrix and where the gateway must send it: the provider's kind, address
+    (a fixed `port:`, else a free port chosen at each run), upstream model and API."""
+    kinds = {p.name: p for p in matrix.providers}
+    out = []
+    for r in matrix.rows():
+        p = kinds[r.provider]
+        chain = matrix.fallbacks.get(r.name, [])
+        out.append({"route": r.name, "provider": p.name, "kind": p.kind,
+                    "address": f"127.0.0.1:{p.port}" if p.port else "127.0.0.1:<a free port; set port: to fix it>",
+                    "upstream_model": r.upstream, "api": UPSTREAM_API[p.kind], "key": "none" if p.local else "any",
+                    "fallbacks": chain, "cheapest": r.cheapest})
+    return out
+
+
 class Row:
     """One route a client can name: provider/model or a plain alias."""
 
