@@ -25,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.config import ProviderCfg  # noqa: E402
+from harness.load.outcome import tally  # noqa: E402
 from harness.load.run import Profile, run  # noqa: E402
 from harness.world.mocks import start_mocks  # noqa: E402
 
@@ -69,12 +70,12 @@ def main() -> int:
         res = run(streams, base, "/v1/chat/completions", "m", None, workers=args.workers)
         t, c = res["table"], res["counts"]
         errors = {k: v for k, v in c.items() if k.startswith("error")}
-        print(f"{args.streams} concurrent SSE streams ({args.workers or 1} generator process(es)): {c.get('requests', 0)} completed, errors {errors or 0}; "
+        done = tally(c)
+        print(f"{args.streams} concurrent SSE streams ({args.workers or 1} generator process(es)): {done['completed']} completed, errors {errors or 0}; "
               f"TTFT p50 {t['ttft']['p50']:.0f} ms, p99 {t['ttft']['p99']:.0f} ms (scripted 500 ms); "
               f"ITL p50 {t['itl']['p50']:.0f} ms (scripted 100 ms); e2e p50 {t['e2e']['p50']:.0f} ms (scripted ~1400 ms)")
-        cut = c.get("started", 0) - c.get("requests", 0) - sum(errors.values())
-        print(f"TTFT accounting: {t['ttft']['count']} first tokens for {c.get('requests', 0)} completed streams "
-              f"({c.get('started', 0)} started, {cut} still running when the run stopped); "
+        print(f"TTFT accounting: {t['ttft']['count']} first tokens for {done['completed']} completed streams "
+              f"({c.get('started', 0)} started, {done['unfinished']} still running when the run stopped); "
               f"TTFT p50 / script = {t['ttft']['p50'] / 500:.2f}")
     finally:
         child.stop(grace_s=3)

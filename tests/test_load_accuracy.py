@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from harness.load.outcome import tally
 from harness.load.run import Profile, run
 
 
@@ -99,6 +100,24 @@ def test_streams_in_flight_at_the_end_finish_and_are_measured(mocks):
     assert all(e["completed"] for e in served), [e for e in served if not e["completed"]][:2]
     assert not [k for k in c if k.startswith("error")], c
     assert result["table"]["e2e"]["max"] >= 1100, result["table"]["e2e"]
+
+
+def test_a_target_that_hangs_ends_the_run_with_every_request_unfinished(mocks):
+    """The target accepts the requests and never answers: the run still ends by itself (window,
+    then drain), and every request is counted as never finished, none as a figure."""
+    oa = mocks["oa"]
+    oa.clear_script()
+    oa.script(headers_delay_ms=30_000)
+    try:
+        profile = Profile(name="hang", user="StreamUser", users=4, spawn_rate=4, duration_s=2, drain_s=1)
+        t0 = time.monotonic()
+        result = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "m", auth=None)
+        elapsed = time.monotonic() - t0
+    finally:
+        oa.clear_script()
+    assert tally(result["counts"]) == {"completed": 0, "errors": 0, "unfinished": 4, "attempted": 4}, result["counts"]
+    assert "ttft" not in result["table"]
+    assert elapsed < 30   # bounded by the window and the drain, not by the target's 30 s
 
 
 def test_max_requests_bounds_the_run(scripted):

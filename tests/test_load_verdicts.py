@@ -8,7 +8,8 @@ import pytest
 
 from harness.config import ConfigError, load
 from harness.load import claims
-from harness.load.lane import COLUMNS, for_report, gates
+from harness.load.lane import COLUMNS, buffering, for_report, gates
+from harness.load.outcome import tally
 from harness.load.run import load_profile
 from harness.report import junit
 from harness.report.build import write_reports
@@ -66,6 +67,27 @@ def test_gates_judge_percentiles_rates_and_error_rate(tmp_path):
     assert "reached 9.5 rps, short of 20" in got[2]["reason"]       # "under X ms at Y rps": the rate is part of it
     assert got[3]["value"] == round(2 / 98, 4)
     assert [g["status"] for g in gates(cfg, RUN, "soak")][-1] == "FAIL"   # the soak-only gate applies to soak
+
+
+def test_a_hanging_gateway_fails_every_gate_and_the_buffering_claim(tmp_path):
+    """Nothing answered: the 20 requests were still waiting when the drain ran out. That is never a
+    pass, not even of an error-rate gate (no request ended, so none 'failed')."""
+    cfg = _cfg(tmp_path, "- {metric: ttft, percentile: 99, max_ms: 200}\n- {metric: error_rate, max_rate: 0.01}\n")
+    hung = {"counts": {"started": 20}, "table": {}, "locust": {"rps": 0.0, "requests": 0}}
+    got = gates(cfg, hung, "smoke")
+    assert [g["status"] for g in got] == ["FAIL", "FAIL"], got
+    assert "nothing completed" in got[0]["reason"] and "20 never finished" in got[0]["reason"]
+    assert got[1]["value"] == 1.0
+    direct = {"counts": {"started": 50, "requests": 50}, "table": {"ttft": {"count": 50, "p50": 3.0},
+                                                                   "e2e": {"count": 50, "p50": 100.0}}}
+    verdict = buffering(hung, direct)
+    assert verdict["status"] == "FAIL" and "no stream completed through the gateway" in verdict["reason"]
+
+
+def test_unfinished_requests_are_errors_in_the_rate():
+    assert tally({"started": 10, "requests": 8, "error:http_502": 1}) == {
+        "completed": 7, "errors": 1, "unfinished": 2, "attempted": 10}
+    assert tally({"requests": 5}) == {"completed": 5, "errors": 0, "unfinished": 0, "attempted": 5}
 
 
 def test_gate_config_errors_name_the_field(tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.load.outcome import tally
+
 SECTION, LANE = "Load and release gates", "Load"
 BUFFERING_ID = "CM-21.1"
 BUFFERING_CLAIM = ("Streamed tokens reach the client as the provider sends them (no buffering: TTFT not close to "
@@ -20,7 +22,7 @@ def _claim(cid: str, test: str, text: str, status: str, reason: str, evidence: d
 def records(result: dict[str, Any], duration_s: float) -> list[dict[str, Any]]:
     profile = result["profile"]["name"]
     gw = result["gateway"]
-    summary = {"profile": profile, "requests": gw["counts"].get("requests", 0), "rps": gw["locust"]["rps"],
+    summary = {"profile": profile, "requests": tally(gw["counts"]), "rps": gw["locust"]["rps"],
                "errors": {k: v for k, v in gw["counts"].items() if k.startswith("error:")},
                "details": f"load/{profile}/load.html"}
     out = []

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from harness.config import ConfigError, HarnessConfig, resolve_key
 from harness.load.metrics import PERCENTILES
+from harness.load.outcome import tally
 from harness.load.run import Profile, run
 from harness.secrets import Redactor
 from harness.world.world import World
@@ -35,6 +36,9 @@ def buffering(gw: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
     """Tokens held back: through the gateway the first token comes near the end of the stream,
     while straight from the provider it comes early. Totals can look fine while this happens."""
     t, d = gw["table"], direct["table"]
+    if "ttft" in d and not t:   # a streaming profile, and nothing at all measured through the gateway
+        return {"status": "FAIL", "reason": f"no stream completed through the gateway ({_what_happened(gw)}), "
+                                            f"while {d['ttft']['count']} did straight from the provider"}
     if "ttft" not in t or "e2e" not in t or "ttft" not in d or "e2e" not in d:
         return {"status": "UNSUPPORTED", "reason": "not a streaming profile"}
     share_gw = t["ttft"]["p50"] / t["e2e"]["p50"]
@@ -53,11 +57,20 @@ def buffering(gw: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
                                         f"({share_direct:.0%} direct)", **evidence}
 
 
+def _what_happened(run: dict[str, Any]) -> str:
+    counts = run.get("counts") or {}
+    t = tally(counts)
+    kinds = {k[6:]: v for k, v in counts.items() if k.startswith("error:")}
+    return (f"{t['attempted']} sent: {t['completed']} completed, {t['errors']} failed"
+            + (f" {kinds}" if kinds else "") + f", {t['unfinished']} never finished")
+
+
 def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None) -> list[dict[str, Any]]:
-    """The gates of harness.yaml that apply to this profile, each with its verdict."""
+    """The gates of harness.yaml that apply to this profile, each with its verdict. A request that
+    never finished (a hanging gateway) counts as an error; with nothing completed, no percentile
+    can pass."""
     out = []
-    requests = max(1, gw["counts"].get("requests", 0))
-    errors = sum(v for k, v in gw["counts"].items() if k.startswith("error:"))
+    t = tally(gw["counts"])
     rps = (gw.get("locust") or {}).get("rps") or 0.0
     for i, g in enumerate(cfg.gates, 1):
         if g.profile and profile is not None and g.profile != profile:
@@ -65,13 +78,17 @@ def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None)
         gid = g.id or f"CM-21.{i + 1}"   # CM-21.1 is stream buffering
         at = f" at >= {g.min_rps:g} rps" if g.min_rps else ""
         if g.metric == "error_rate":
-            value: Optional[float] = round(errors / requests, 4)
+            value: Optional[float] = round((t["errors"] + t["unfinished"]) / max(1, t["attempted"]), 4)
             name = f"error rate <= {g.max_rate:.2%}{at}"
-            ok = value <= (g.max_rate or 0)
+            ok = value <= (g.max_rate or 0) and t["attempted"] > 0
         else:
             key = f"p{g.percentile:g}"
             name = f"{g.metric} {key} <= {g.max_ms} ms{at}"
             row = gw["table"].get(g.metric)
+            if t["completed"] == 0:
+                out.append({"id": gid, "gate": name, "value": None, "status": "FAIL",
+                            "reason": f"nothing completed through the gateway ({_what_happened(gw)})"})
+                continue
             if row is None or key not in row:
                 out.append({"id": gid, "gate": name, "value": None, "status": "UNSUPPORTED",
                             "reason": f"the profile measured no {g.metric}"})
@@ -79,6 +96,8 @@ def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None)
             value = row[key]
             ok = value <= (g.max_ms or 0)
         reason = f"measured {value}" + (f" at {rps:.1f} rps" if rps else "")
+        if g.metric == "error_rate":
+            reason += f" ({_what_happened(gw)})"
         if g.min_rps and rps < g.min_rps:
             ok, reason = False, f"{reason}: the run reached {rps:.1f} rps, short of {g.min_rps:g}; the bound was not shown at that rate"
         out.append({"id": gid, "gate": name, "value": value, "rps": round(rps, 2), "status": "PASS" if ok else "FAIL",
@@ -196,12 +215,9 @@ def write_html(result: dict[str, Any], path: Path) -> None:
 def print_summary(result: dict[str, Any]) -> None:
     gw = result["gateway"]
     counts = gw["counts"]
-    errors = sum(v for k, v in counts.items() if k.startswith("error:"))
-    if counts.get("started"):
-        print(f"\nstreams started {counts['started']}, cut off by the end of the run "
-              f"{counts['started'] - counts.get('requests', 0) - errors} (not counted in any figure)", end="")
-    print(f"\nrequests {counts.get('requests', 0)}, errors {errors}, "
-          f"locust rps {gw['locust']['rps']:.1f}")
+    t = tally(counts)
+    print(f"\nrequests {t['attempted']}: completed {t['completed']}, errors {t['errors']}, never finished "
+          f"{t['unfinished']} (counted as errors, in no figure); locust rps {gw['locust']['rps']:.1f}")
     print(f"{'metric':<22} {'run':<8} {'count':>7} " + " ".join(f"{c:>9}" for c in COLUMNS))
     for metric in gw["table"]:
         for name in ("gateway", "direct"):

@@ -132,6 +132,7 @@ class ChatUser(FastHttpUser):
     @task
     def chat(self) -> None:
         _take_request()
+        LOCAL.count("started")
         t0 = time.perf_counter()
         with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(False), headers=_headers(),
                               name="chat", catch_response=True) as r:

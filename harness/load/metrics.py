@@ -65,3 +65,4 @@ def merged(blobs: Iterable[dict[str, object]]) -> Recorder:
     for b in blobs:
         r.merge(b)
     return r
+
