@@ -22,7 +22,8 @@ def _claim(cid: str, test: str, text: str, status: str, reason: str, evidence: d
 def records(result: dict[str, Any], duration_s: float) -> list[dict[str, Any]]:
     profile = result["profile"]["name"]
     gw = result["gateway"]
-    summary = {"profile": profile, "requests": tally(gw["counts"]), "rps": gw["locust"]["rps"],
+    summary = {"profile": profile, "requests": gw["counts"].get("requests", 0), "outcome": tally(gw["counts"]),
+               "rps": gw["locust"]["rps"],
                "errors": {k: v for k, v in gw["counts"].items() if k.startswith("error:")},
                "details": f"load/{profile}/load.html"}
     out = []
