@@ -235,11 +235,25 @@ class Gate(_Strict):
 
 
 class LoadLane(_Strict):
-    """`harness run` ends with this load profile (after every other claim, so the load cannot
-    disturb them) and reports stream buffering and the gates as claims of the Load lane."""
-    profile: str = "smoke"       # a name in matrices/load, or a YAML path
+    """`harness run` ends with these load profiles, one after another (after every other claim, so
+    the load cannot disturb them), and reports stream buffering and the gates as claims of the
+    Load lane: a gate without `profile:` is judged in every profile and fails if it fails in one."""
+    profile: Optional[str] = None   # one name in matrices/load, or a YAML path ...
+    profiles: list[str] = []        # ... or several (say a closed-model smoke and a stepped open model)
     workers: int = Field(0, ge=0, le=64)
-    direct: bool = True          # also run it straight at the provider, for the overhead figures
+    direct: bool = True          # also run them straight at the provider, for the overhead figures
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "LoadLane":
+        if self.profile and self.profiles:
+            raise ValueError("profile: give `profile` or `profiles`, not both")
+        if len(set(self.profiles)) != len(self.profiles):
+            raise ValueError("profiles: a profile is named twice")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.profiles) or [self.profile or "smoke"]
 
 
 class SmokeLane(_Strict):

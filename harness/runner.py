@@ -46,10 +46,10 @@ def run(opts: RunOptions) -> int:
     for stale in (results_path, junit_path):
         stale.unlink(missing_ok=True)
     only = tuple(opts.only) or tuple(cfg.claims)
-    profile, load_records, load_summary = None, [], None
+    profiles, load_records, load_summaries = [], [], []
     if cfg.load and opts.load and (not only or any(LOAD_PREFIX.startswith(o) or o.startswith(LOAD_PREFIX) for o in only)):
         from harness.load.run import load_profile
-        profile = load_profile(cfg.load.profile)   # a bad profile stops the run before anything starts
+        profiles = [load_profile(n) for n in cfg.load.names]   # a bad profile stops the run before anything starts
     matrix = None
     if cfg.smoke and opts.smoke and (not only or "smoke" in only):
         from harness.smoke.matrix import load_matrix
@@ -85,9 +85,15 @@ def run(opts: RunOptions) -> int:
                     raise
             finally:
                 os.environ.pop(WORLD_ENV, None)
-            if profile is not None and pytest_rc != pytest.ExitCode.INTERRUPTED:
+            if profiles and pytest_rc != pytest.ExitCode.INTERRUPTED:
                 # Last, alone: load would disturb timing-sensitive claims, and they would disturb it.
-                load_records, load_summary = _load_lane(cfg, world, profile, key, redactor, opts.out)
+                from harness.load.claims import combine
+                per_profile = []
+                for profile in profiles:
+                    records, summary = _load_lane(cfg, world, profile, key, redactor, opts.out)
+                    per_profile.append(records)
+                    load_summaries += [summary] if summary else []
+                load_records = combine(per_profile)
     except StartError as exc:
         print(f"harness: error: {redactor.text(str(exc))}", file=sys.stderr)
         return EXIT_INFRA
@@ -101,8 +107,8 @@ def run(opts: RunOptions) -> int:
     results = json.loads(results_path.read_text())
     if load_records:
         results["claims"] += load_records
-        if load_summary:
-            results["load"] = load_summary
+        if load_summaries:
+            results["load"] = load_summaries   # one per profile
         junit.append(junit_path, "load", load_records)
         print("harness: load lane: " + ", ".join(f"{r['id']} {r['status']}" for r in load_records), flush=True)
     smoke_failed = False

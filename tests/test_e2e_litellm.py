@@ -116,7 +116,7 @@ def test_reports_are_written(litellm_run):
     assert len([c for c in cases if c.find("skipped") is not None]) == len(LITELLM_UNSUPPORTED) + len(MISSING)
     assert "## Findings" in md and "CM-5.3.2" in md.split("## Findings")[1]
     assert "| 19. Chaos: upstream network faults | Chaos |" in md
-    assert "## Load: profile smoke" in md and 'id="load"' in html and (out / "load" / "smoke" / "load.json").exists()
+    assert "## Load: profile smoke" in md and 'id="load-smoke"' in html and (out / "load" / "smoke" / "load.json").exists()
     # The provider smoke matrix ran behind a gateway of its own, every cell green, linked to its evidence.
     results = json.loads((out / "results.json").read_text())
     assert {c["status"] for c in results["smoke"]["cells"]} == {"PASS"} and len(results["smoke"]["cells"]) == 66

@@ -124,8 +124,42 @@ def test_verdicts_become_claims_junit_cases_and_a_report_section(tmp_path):
     results = {"claims": records, "catalog": [], "load": for_report(_result(), ["load/smoke/load.json"])}
     write_reports(results, tmp_path)
     html, md = (tmp_path / "report.html").read_text(), (tmp_path / "report.md").read_text()
-    assert 'id="load"' in html and "<polyline" in html and "tpot counts usage tokens" in html and 'href="#CM-21.2"' in html
+    assert 'id="load-smoke"' in html and "<polyline" in html and "tpot counts usage tokens" in html and 'href="#CM-21.2"' in html
     assert "## Load: profile smoke" in md and "| ttft | gateway | 98 |" in md and "| ttft | direct | 98 |" in md
+
+
+def test_several_profiles_one_claim_per_gate_failing_if_any_profile_fails(tmp_path):
+    smoke = _result()
+    smoke["gates"][0].update(status="PASS", reason="measured 80.0 at 9.5 rps")
+    smoke["buffering"] = {"status": "PASS", "reason": "tokens flow"}
+    stepped = {**_result(), "profile": {**_result()["profile"], "name": "stepped"}}   # CM-21.2 FAILs here
+    both = claims.combine([claims.records(smoke, 5.0), claims.records(stepped, 7.0)])
+    assert [(r["id"], r["status"]) for r in both] == [("CM-21.1", "FAIL"), ("CM-21.2", "FAIL")]
+    assert both[1]["reason"] == "smoke: measured 80.0 at 9.5 rps; stepped: measured 120.0 at 9.5 rps"
+    assert [e["profile"] for e in both[1]["evidence"]["profiles"]] == ["smoke", "stepped"]
+    assert claims.combine([claims.records(smoke, 5.0)]) == claims.records(smoke, 5.0)   # one profile: as it was
+    loads = [for_report(r, [f"load/{r['profile']['name']}/load.json"]) for r in (smoke, stepped)]
+    write_reports({"claims": both, "catalog": [], "load": loads}, tmp_path)
+    html, md = (tmp_path / "report.html").read_text(), (tmp_path / "report.md").read_text()
+    assert 'id="load-smoke"' in html and 'id="load-stepped"' in html and html.count("<polyline") >= 2
+    assert "## Load: profile smoke" in md and "## Load: profile stepped" in md
+
+
+def test_load_lane_takes_one_profile_or_several(tmp_path):
+    base, _ = load(None)
+    assert base.load is not None and base.load.names == ["smoke"]
+    import yaml
+    data = base.model_dump(mode="json", exclude_none=True)
+    for lane, expect in (({"profiles": ["smoke", "stepped"]}, ["smoke", "stepped"]), ({"profile": "open"}, ["open"])):
+        data["load"] = lane
+        (tmp_path / "h.yaml").write_text(yaml.safe_dump(data))
+        assert load(tmp_path / "h.yaml")[0].load.names == expect
+    for lane, phrase in (({"profile": "open", "profiles": ["smoke"]}, "not both"),
+                         ({"profiles": ["smoke", "smoke"]}, "named twice")):
+        data["load"] = lane
+        (tmp_path / "h.yaml").write_text(yaml.safe_dump(data))
+        with pytest.raises(ConfigError, match=phrase):
+            load(tmp_path / "h.yaml")
 
 
 def test_a_broken_load_run_is_an_error_on_every_load_claim(tmp_path):

@@ -47,3 +47,25 @@ def errors(cfg: Any, profile: str, why: str) -> list[dict[str, Any]]:
         out.append(_claim(g["id"], "test_load_gate", f"Release gate: {g['gate']} (harness.yaml gates)", "ERROR",
                           f"{profile}: {why}", {}, 0.0, wave="P0"))
     return out
+
+
+_PRECEDENCE = ("FAIL", "ERROR", "PASS", "UNSUPPORTED")   # a failure anywhere fails the claim
+
+
+def combine(per_profile: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The claims of several profiles as one claim per id: a gate without `profile:` (and stream
+    buffering) is judged in every profile that measures it, and fails if it fails in any."""
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for records_ in per_profile:
+        for r in records_:
+            by_id.setdefault(r["id"], []).append(r)
+    out = []
+    for group in by_id.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        status = next(s for s in _PRECEDENCE if any(r["status"] == s for r in group))
+        out.append({**group[0], "status": status, "reason": "; ".join(r["reason"] for r in group),
+                    "evidence": {"profiles": [r["evidence"] for r in group]},
+                    "duration_s": round(sum(r["duration_s"] for r in group), 3)})
+    return out

@@ -72,13 +72,18 @@ def context(results: dict[str, Any]) -> dict[str, Any]:
         "gaps": [(RISK_TITLES[k], gaps[k]) for k in RISK_TITLES if gaps.get(k)],
         "waves": [(WAVE_TITLES[w], waves[w]) for w in WAVE_TITLES if waves[w]],
         "lanes": sorted({r.get("lane", "") for r in rows}),
-        "load": results.get("load"),
-        "load_plot": svg_lines(results["load"].get("per_second", {})) if results.get("load") else "",
+        "loads": [{**ld, "plot": svg_lines(ld.get("per_second", {}))} for ld in _loads(results)],
         "smoke": results.get("smoke"),
         "smoke_red": [c for c in (results.get("smoke") or {}).get("cells", []) + (results.get("smoke") or {}).get("catalog", [])
                       if c["status"] in ("FAIL", "ERROR")],
         "smoke_grid": grid(results["smoke"]) if results.get("smoke") and "cells" in results["smoke"] else [],
     }
+
+
+def _loads(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The load lane's profiles; a results.json from before several profiles holds one dict."""
+    loads = results.get("load") or []
+    return [loads] if isinstance(loads, dict) else loads
 
 
 def write_reports(results: dict[str, Any], out: Path) -> dict[str, int]:
