@@ -1,9 +1,11 @@
 """Verdicts, the context a check runs in, and the registry that maps catalog names to checks.
 
 A check is a function `(ctx, **params) -> Verdict`. It sends requests through the gateway, may
-script the mock providers and read their journal, and hands what it saw to the oracles. New
-check: write the function in a module of this package, decorate it with `@check("name")`, and
-name it in a claim under matrices/claims/.
+script the mock providers and read their journal, and hands what it saw to the oracles. It
+returns the PASS verdict; anything else it *raises*: `Deviation` (FAIL, or SAFE with
+status=SAFE), `Unsupported` (nothing promised or configured), `NotJudged` (ERROR: no verdict could
+be reached). New check: write the function in a module of this package, decorate it with
+`@check("name")`, and name it in a claim under matrices/claims/.
 """
 from __future__ import annotations
 
@@ -16,26 +18,57 @@ from harness.client.control import ProviderControl
 from harness.client.http import Exchange, GatewayClient
 from harness.config import HarnessConfig
 
-PASS, FAIL, SAFE, PARTIAL = "PASS", "FAIL", "SAFE", "PARTIAL"
-UNSUPPORTED, MISSING, ERROR = "UNSUPPORTED", "MISSING", "ERROR"
+from harness.results.record import Status
+
+PASS, FAIL, SAFE, PARTIAL = Status.PASS, Status.FAIL, Status.SAFE, Status.PARTIAL
+UNSUPPORTED, MISSING, ERROR = Status.UNSUPPORTED, Status.MISSING, Status.ERROR
 STATUSES = (PASS, FAIL, SAFE, PARTIAL, UNSUPPORTED, MISSING, ERROR)
 
 
 @dataclass
 class Verdict:
-    status: str
+    status: Status
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "status": Status(self.status).value}
+
+
+class Outcome(Exception):
+    """A check ends with a verdict other than PASS by raising one of these."""
+    status: Status = Status.ERROR
+
+    def __init__(self, reason: str, evidence: Optional[dict[str, Any]] = None, status: Optional[Status] = None) -> None:
+        super().__init__(reason)
+        self.reason, self.evidence = reason, dict(evidence or {})
+        if status is not None:
+            self.status = Status(status)
+
+    def verdict(self) -> "Verdict":
+        return Verdict(self.status, self.reason, self.evidence)
+
+
+class Deviation(Outcome):
+    """The gateway broke the promise: FAIL (or SAFE: broken, but cleanly within a bound)."""
+    status = Status.FAIL
+
+
+class Unsupported(Outcome):
+    """The gateway (or its config) does not offer what the claim is about: not a pass, not a fail."""
+    status = Status.UNSUPPORTED
+
+
+class NotJudged(Outcome):
+    """No verdict could be reached (the world was not in the state the check needs): ERROR."""
+    status = Status.ERROR
 
 
 def judge(violations: list[str], evidence: dict[str, Any], ok: str) -> Verdict:
     if violations:
         return Verdict(FAIL, "; ".join(violations[:3]) + (f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""),
-                       {**evidence, "violations": violations})
+                        {**evidence, "violations": violations})
     return Verdict(PASS, ok, evidence)
 
 
@@ -153,10 +186,6 @@ class CheckContext:
         return self.provider_of(model).journal(tag=tag)
 
 
-class Unsupported(Exception):
-    """The gateway (or its config) does not offer what the claim is about: not a pass, not a fail."""
-
-
 CheckFn = Callable[..., Verdict]
 REGISTRY: dict[str, CheckFn] = {}
 
@@ -186,7 +215,7 @@ def run(ctx: CheckContext, name: str, params: dict[str, Any]) -> Verdict:
     t0 = time.monotonic()
     try:
         verdict = REGISTRY[name](ctx, **params)
-    except Unsupported as exc:
-        verdict = Verdict(UNSUPPORTED, str(exc))
+    except Outcome as exc:
+        verdict = exc.verdict()
     verdict.duration_s = round(time.monotonic() - t0, 3)
     return verdict
