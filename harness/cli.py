@@ -18,8 +18,9 @@ checked black-box against a running gateway whose upstream providers are the har
 With no harness.yaml (and no --config), the target is the embedded default: mock OpenAI- and
 Anthropic-style providers behind a LiteLLM proxy that the harness starts and stops itself.
 
-Exit codes: 0 all claims conform; 1 a claim failed (FAIL or ERROR); 2 bad usage or config;
-3 the world could not be started; 130 interrupted."""
+Exit codes: 0 every judged claim conforms; 1 a finding (FAIL, SAFE, PARTIAL) or a claim not
+judged (ERROR), unless waived; 2 bad usage or config; 3 the world could not be started;
+130 interrupted (a partial report is written)."""
 
 
 def _config_path(arg: Optional[str]) -> Optional[Path]:
@@ -34,8 +35,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.world.processes import install_signal_handlers
     install_signal_handlers()
     return run(RunOptions(config=_config_path(args.config), out=Path(args.out), workers=args.workers,
-                          only=tuple(args.only or ()), matrices=Path(args.matrices), verbose=not args.quiet,
-                          load=not args.no_load, smoke=not args.no_smoke))
+                          only=tuple(args.only or ()), lanes=tuple(args.lane or ()), keyword=args.keyword or "",
+                          matrices=Path(args.matrices), verbose=args.verbose, debug=args.debug,
+                          load=not args.no_load, smoke=not args.no_smoke,
+                          history=Path(args.history) if args.history else None,
+                          waivers=Path(args.waivers) if args.waivers else None, argv=sys.argv[1:]))
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -94,12 +98,24 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report.build import write_reports
-    results = json.loads(Path(args.results).read_text())
-    out = Path(args.out or Path(args.results).parent)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = write_reports(results, out)
-    print(", ".join(f"{k} {v}" for k, v in summary.items() if v) + f" -> {out}/report.md, report.html")
+    from harness.outputs import write_all
+    from harness.results.stream import read
+    source = Path(args.source or args.results or "harness-out/results.jsonl")
+    if source.suffix != ".jsonl":
+        raise ConfigError(f"{source}: give the run's results stream (results.jsonl); results.json is an output of it")
+    try:
+        run = read(source)
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    out = Path(args.out or source.parent)
+    view = write_all(run, out, Path(args.history) if args.history else None)
+    counts = view["counts"]
+    print(f"Release gate: {view['decision']['verdict']}: {view['decision']['why']}."
+          + (" (partial run)" if view["partial"] else ""))
+    print(", ".join(f"{s} {counts[s]}" for s in view["order"] if counts[s]) + f" -> {out}/report.md, report.html, "
+          "results.json, junit.xml")
     return 0
 
 
@@ -122,13 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
     common(r)
     r.add_argument("--out", "-o", default="harness-out", metavar="DIR", help="output directory (default: %(default)s)")
     r.add_argument("--workers", "-n", default="auto", help="pytest-xdist workers: a number or 'auto' (default: %(default)s)")
-    r.add_argument("--only", action="append", metavar="ID", help="only claims with this id or id prefix (repeatable)")
-    r.add_argument("--quiet", "-q", action="store_true", help="one character per claim instead of one line")
+    r.add_argument("--only", action="append", metavar="ID",
+                   help="only records with this id or id prefix, in every lane: CM-2 (not CM-21), CM-21 (load), SMOKE "
+                        "(the smoke matrix) (repeatable)")
+    r.add_argument("--lane", action="append", metavar="LANE",
+                   help="only this lane: Conformance, Resilience, Chaos, Load, Smoke (repeatable)")
+    r.add_argument("-k", dest="keyword", metavar="TEXT", help="only records whose id, test name or claim contains TEXT")
+    r.add_argument("--verbose", "-v", action="store_true", help="a line per verdict as it is reached")
+    r.add_argument("--debug", action="store_true", help="show pytest's and locust's own output, and tracebacks")
+    r.add_argument("--history", metavar="DIR",
+                   help="keep each run here and report what changed since the previous one "
+                        "(default: <out>-history beside the output directory)")
+    r.add_argument("--waivers", metavar="FILE", help="known deviations with a reason and an expiry date "
+                                                     "(default: harness.yaml's waivers:)")
     r.add_argument("--no-load", action="store_true",
                    help="skip the load lane (the `load:` profile of harness.yaml, claims CM-21.x) at the end of the run")
     r.add_argument("--no-smoke", action="store_true",
-                   help="skip the provider smoke matrix (the `smoke:` matrix of harness.yaml) at the end of the run; "
-                        "with --only it runs only when one of them is `smoke`")
+                   help="skip the provider smoke matrix (the `smoke:` matrix of harness.yaml) at the end of the run")
     r.set_defaults(fn=cmd_run)
 
     ld = sub.add_parser("load", help="run a load profile through the gateway and straight at the provider",
@@ -170,9 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(fn=cmd_catalog)
 
-    rep = sub.add_parser("report", help="render report.md and report.html again from a results.json")
-    rep.add_argument("results", help="results.json written by `harness run`")
-    rep.add_argument("--out", "-o", metavar="DIR", help="output directory (default: next to results.json)")
+    rep = sub.add_parser("report", help="rebuild every output from a run's results.jsonl (an interrupted run too)",
+                         description="Reads the results stream of a run (also of one that was interrupted or killed: "
+                                     "such a report says it is partial) and writes report.md, report.html, results.json "
+                                     "and junit.xml again.")
+    rep.add_argument("results", nargs="?", help=argparse.SUPPRESS)
+    rep.add_argument("--from", dest="source", metavar="FILE", help="the results.jsonl (default: harness-out/results.jsonl)")
+    rep.add_argument("--out", "-o", metavar="DIR", help="output directory (default: next to the stream)")
+    rep.add_argument("--history", metavar="DIR", help="compare with the runs kept here")
     rep.set_defaults(fn=cmd_report)
     return p
 
@@ -191,6 +222,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    except Exception as exc:   # a bug of ours: one line, the traceback only with --debug
+        if getattr(args, "debug", False) or os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 70
     except BrokenPipeError:
         # The reader went away (`harness catalog | head`): not an error of ours. Point stdout at
         # devnull so the interpreter's final flush does not complain a second time.

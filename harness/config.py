@@ -62,8 +62,23 @@ class Paths(_Strict):
     realtime: str = "/v1/realtime"
 
 
+class VersionSpec(_Strict):
+    """Where the gateway's version is read, for the report's provenance (one of the three)."""
+    package: Optional[str] = None          # a Python distribution installed beside the harness (LiteLLM)
+    command: Optional[list[str]] = None    # a command whose first output line is the version
+    path: Optional[str] = None             # a path on the running gateway ...
+    field: Optional[str] = None            # ... and the dotted JSON field holding the version
+
+    @model_validator(mode="after")
+    def _one(self) -> "VersionSpec":
+        if sum(x is not None for x in (self.package, self.command, self.path)) != 1:
+            raise ValueError("give exactly one of package, command or path")
+        return self
+
+
 class Target(_Strict):
     name: str = Field(pattern=NAME)
+    version: Optional[VersionSpec] = None   # how to ask the gateway's version (reports say "unknown" without)
     url: Optional[str] = None          # a gateway that is already running
     start: Optional[StartSpec] = None  # or one the harness starts and stops itself
     auth: AuthSpec = AuthSpec()
@@ -262,6 +277,12 @@ class SmokeLane(_Strict):
     matrix: str = "default"      # a name in matrices/smoke, or a YAML path
 
 
+class Release(_Strict):
+    """The release gate the report's decision line reads: a FAIL (or SAFE) of a claim in one of these
+    waves, or of a load gate, blocks the release unless a waiver covers it."""
+    blocking_waves: list[Literal["P0", "P1", "P2", "P3"]] = ["P0", "P1"]
+
+
 class Defaults(_Strict):
     openai_model: Optional[str] = None       # the model conformance checks speak OpenAI to
     anthropic_model: Optional[str] = None    # the model routed to an Anthropic-style provider
@@ -281,6 +302,8 @@ class HarnessConfig(_Strict):
     load: Optional[LoadLane] = None   # None: `harness run` has no load lane (`harness load` still works)
     smoke: Optional[SmokeLane] = None  # None: `harness run` has no smoke matrix (`harness smoke` still works)
     claims: list[str] = []    # claim ids or id prefixes to run; empty: all
+    release: Release = Release()
+    waivers: Optional[str] = None   # a waivers file (known deviations, reason, expiry), relative to harness.yaml
 
     @model_validator(mode="after")
     def _references(self) -> "HarnessConfig":

@@ -1,9 +1,9 @@
-"""Collects the claim catalog as pytest items, so `pytest -n auto` and `--junitxml` just work.
+"""Collects the claim catalog as pytest items, so `pytest -n auto` and xdist just work.
 
 Loaded with `-p harness.pytest_plugin`. The controller process owns the world (mock providers
 and gateway): it uses the one named by $HARNESS_WORLD (how `harness run` calls it) or starts one
-itself; xdist workers only read the world file. Verdicts travel back to the controller in each
-report's user_properties and are written to --harness-results.
+itself; xdist workers only read the world file. Each item's verdict travels back to the controller
+in its report's user_properties, where a `RecordSink` appends it to the results stream at once.
 """
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from harness.checks import base
 from harness.client.control import ProviderControl
 from harness.client.http import GatewayClient
 from harness.config import HarnessConfig, load
+from harness.results.record import Record, Status
+from harness.results.select import Selection
+from harness.results.stream import StreamWriter
 from harness.secrets import Redactor
 from harness.world.world import WORLD_ENV, WorldInfo
 
@@ -29,12 +32,11 @@ RECORD = "harness_record"
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("harness", "llm-gateway-harness")
     g.addoption("--harness-config", default=None, help="harness.yaml (default: the embedded LiteLLM target)")
-    g.addoption("--harness-results", default=None, help="write the verdicts to this results JSON")
+    g.addoption("--harness-results", default=None, help="append the verdicts to this results.jsonl")
     g.addoption("--harness-only", action="append", default=[], metavar="ID",
-                help="run only claims whose id starts with ID (repeatable)")
-
-
-_STATE: Optional["_State"] = None
+                help="run only claims whose id is ID or starts with ID. (repeatable)")
+    g.addoption("--harness-lane", action="append", default=[], metavar="LANE", help="run only this lane's claims")
+    g.addoption("--harness-keyword", default="", metavar="TEXT", help="run only claims whose id, test or claim has TEXT")
 
 
 class _State:
@@ -42,10 +44,24 @@ class _State:
         self.ctx: Optional[base.CheckContext] = None
         self.cfg: Optional[HarnessConfig] = None
         self.redactor = Redactor()
-        self.records: list[dict[str, Any]] = []
         self.world = None
-        self.controller = True
-        self.started = time.time()
+
+
+class RecordSink:
+    """On the controller: each claim's record, from its report, into the results stream."""
+
+    def __init__(self, stream: StreamWriter) -> None:
+        self.stream = stream
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = getattr(report, "user_properties", [])
+        found = [v for k, v in props if k == RECORD]
+        if not found:
+            return
+        report.user_properties = [(k, v) for k, v in props if k != RECORD]   # the record travels once
+        if report.when == "call":
+            self.stream.record(Record.from_json(json.loads(found[-1])))
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -53,23 +69,29 @@ def _is_controller(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _STATE
-    state = _STATE = _State()   # the hook that receives reports gets no config: keep it here
-    state.controller = _is_controller(config)
+    state = _State()
     config.stash[_KEY] = state
     base.load_all()
-    if _is_controller(config) and WORLD_ENV not in os.environ and config.getoption("--harness-results", None) is not None:
-        # Plain `pytest -p harness.pytest_plugin matrices/claims --harness-results r.json`: bring up a world.
-        from harness.config import resolve_key
-        from harness.world.world import World
-        path = config.getoption("--harness-config")
-        cfg, cfg_path = load(Path(path) if path else None)
-        key = resolve_key(cfg.target.auth, str(cfg_path))
-        state.redactor.add(key)
-        state.world = World(cfg, cfg_path, key, state.redactor)
-        state.world.__enter__()
-        os.environ[WORLD_ENV] = str(state.world.info_path)
-        config.add_cleanup(state.world.stop)
+    results = config.getoption("--harness-results", None)
+    if _is_controller(config) and results is not None:
+        # Plain `pytest -p harness.pytest_plugin matrices/claims --harness-results r.jsonl`: a stream of
+        # its own, and a world of its own unless $HARNESS_WORLD names one.
+        stream = StreamWriter(Path(results), state.redactor.data)
+        stream.start({"command": "pytest", "standalone": True})
+        config.pluginmanager.register(RecordSink(stream), "harness-record-sink")
+        config.add_cleanup(stream.close)
+        config.add_cleanup(lambda: stream.end())
+        if WORLD_ENV not in os.environ:
+            from harness.config import resolve_key
+            from harness.world.world import World
+            path = config.getoption("--harness-config")
+            cfg, cfg_path = load(Path(path) if path else None)
+            key = resolve_key(cfg.target.auth, str(cfg_path))
+            state.redactor.add(key)
+            state.world = World(cfg, cfg_path, key, state.redactor)
+            state.world.__enter__()
+            os.environ[WORLD_ENV] = str(state.world.info_path)
+            config.add_cleanup(state.world.stop)
 
 
 _KEY = pytest.StashKey[_State]()
@@ -116,9 +138,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
 
 class ClaimFile(pytest.File):
     def collect(self):
-        only = self.config.getoption("--harness-only") or []
+        opt = self.config.getoption
+        selection = Selection(tuple(opt("--harness-only") or ()), tuple(opt("--harness-lane") or ()),
+                              opt("--harness-keyword") or "")
         for claim in catalog.load_file(self.path):
-            if only and not any(claim.id == o or claim.id.startswith(o.rstrip(".") + ".") for o in only):
+            if not selection.wants(claim.id, claim.lane, claim.test, claim.claim):
                 continue
             item = ClaimItem.from_parent(self, name=f"{claim.test}[{claim.id}]", claim=claim)
             if claim.group:   # with --dist loadgroup, one worker runs the whole group in order
@@ -137,6 +161,7 @@ class ClaimItem(pytest.Item):
 
     def runtest(self) -> None:
         claim = self.claim
+        started = time.time()
         if claim.check is None:
             verdict = base.Verdict(base.MISSING, "no automated check for this claim yet")
         else:
@@ -144,16 +169,17 @@ class ClaimItem(pytest.Item):
             ctx.claim_id = claim.id
             try:
                 verdict = base.run(ctx, claim.check, dict(claim.params))
-            except Exception as exc:  # a bug in the check itself: ERROR, never the gateway's FAIL
-                verdict = base.Verdict(base.ERROR, f"the check crashed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # the check itself broke: not judged, never the gateway's FAIL
+                verdict = base.Verdict(base.ERROR, f"not judged: the check crashed: {type(exc).__name__}: {exc}")
         red = self.config.stash[_KEY].redactor
-        record = {**claim.model_dump(), **red.data(verdict.to_json())}
-        self.user_properties.append(("verdict", verdict.status))
+        record = {**claim.model_dump(), **red.data(verdict.to_json()), "started_at": started, "finished_at": time.time()}
+        self.user_properties.append(("verdict", str(verdict.status)))
         self.user_properties.append((RECORD, json.dumps(record)))
-        if verdict.status in (base.FAIL, base.ERROR):
-            raise ClaimFailure(record)
-        if verdict.status in (base.UNSUPPORTED, base.MISSING):
-            pytest.skip(f"{verdict.status}: {record['reason']}")
+        status = Status(verdict.status)
+        if status in (Status.FAIL, Status.ERROR, Status.SAFE, Status.PARTIAL):
+            raise ClaimFailure(record)     # SAFE and PARTIAL are not passes either
+        if status in (Status.UNSUPPORTED, Status.MISSING):
+            pytest.skip(f"{status}: {record['reason']}")
 
     def repr_failure(self, excinfo, style=None):  # type: ignore[override]
         if isinstance(excinfo.value, ClaimFailure):
@@ -164,32 +190,3 @@ class ClaimItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, f"{self.claim.id} {self.claim.test}"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """On the controller: keep the full record for results.json, and out of the JUnit file."""
-    if _STATE is None or not _STATE.controller:
-        return  # an xdist worker: the report still has to travel to the controller intact
-    props = getattr(report, "user_properties", [])
-    records = [v for k, v in props if k == RECORD]
-    if not records:
-        return
-    report.user_properties = [(k, v) for k, v in props if k != RECORD]
-    if report.when == "call":
-        _STATE.records.append(json.loads(records[-1]))
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    out = config.getoption("--harness-results", None)
-    if not out or not _is_controller(config):
-        return
-    state = config.stash[_KEY]
-    results = {
-        "harness_version": __import__("harness").__version__,
-        "started_at": state.started, "finished_at": time.time(),
-        "claims": sorted(state.records, key=lambda r: catalog.id_key(r["id"])),
-    }
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(state.redactor.data(results), indent=1))

@@ -126,12 +126,14 @@ def measure(cfg: HarnessConfig, world: World, profile: Profile, value: Optional[
     with ProviderControl(mc.provider, prov_url) as prov:
         prov.clear_script()
         prov.script(tokens=profile.tokens, token_delay_ms=profile.token_delay_ms)   # the provider's pace, for both runs
-        print(f"harness load: {profile.name} through the gateway {world.info.gateway_url} ...", flush=True)
+        if progress:
+            print(f"harness load: {profile.name} through the gateway {world.info.gateway_url} ...", flush=True)
         gw_path = getattr(cfg.target.paths, GATEWAY_PATHS[profile.protocol])
         gw = run(profile, world.info.gateway_url, gw_path, model, value, workers, cfg.target.auth.header, progress)
         result: dict[str, Any] = {"profile": profile.model_dump(), "gateway": gw, "tpot_tokens": tpot_tokens(gw)}
         if direct:
-            print(f"harness load: {profile.name} straight at the provider {prov_url} ...", flush=True)
+            if progress:
+                print(f"harness load: {profile.name} straight at the provider {prov_url} ...", flush=True)
             d = run(profile, prov_url, PROVIDER_PATHS[profile.protocol], mc.upstream, None, workers, progress=progress)
             result["direct"] = d
             result["overhead"] = overhead(gw, d)

@@ -111,7 +111,7 @@ def read(path: Path) -> Run:
                 raise ValueError(f"{path}:{n}: not a results line: {exc.msg}") from None
             kind = line.pop("type", None)
             if kind == "run":
-                meta = line
+                meta.update(line)   # later run lines add what was learnt after the start (the gateway's version)
             elif kind == "record":
                 rec = Record.from_json(line)
                 records[rec.id] = rec          # a later verdict for the same id replaces an earlier one

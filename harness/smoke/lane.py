@@ -144,11 +144,12 @@ def measure(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
     rows = matrix.rows()
-    print(f"harness smoke: matrix {matrix.name}: {len(rows)} routes x {len(matrix.protocols)} protocols x "
+    say = print if progress else (lambda *a, **k: None)
+    say(f"harness smoke: matrix {matrix.name}: {len(rows)} routes x {len(matrix.protocols)} protocols x "
           f"{len(matrix.streaming)} modes = {len(rows) * len(matrix.protocols) * len(matrix.streaming)} cells", flush=True)
     with World(cfg, cfg_path, key, redactor, log_dir=out / "logs") as world:
         assert world.info is not None
-        print(f"harness smoke: gateway ready at {world.info.gateway_url}; providers: "
+        say(f"harness smoke: gateway ready at {world.info.gateway_url}; providers: "
               + ", ".join(f"{p.name} ({p.kind})" for p in cfg.providers), flush=True)
         auth = cfg.target.auth
         value = (f"{auth.scheme} {key}" if auth.scheme else key) if key else None
