@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
+bash ci/setup-browser.sh     # Debian chromium for tests/test_report_browser.py
 exec .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

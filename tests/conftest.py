@@ -25,3 +25,25 @@ def mocks(tmp_path_factory):
     yield {"urls": urls, "child": child, "oa": ProviderControl("oa", urls["oa"]),
            "an": ProviderControl("an", urls["an"])}
     child.stop(grace_s=3)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium driven over CDP (tests/browser.py); killed and its profile removed after the test.
+
+    Skips only when chromium is missing outside CI; in CI (CI=true) a missing chromium is a failure,
+    since ci/setup-browser.sh (run by ci/test.sh) installs it."""
+    from browser import Browser, find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        if _in_ci():
+            pytest.fail("chromium is not on PATH in CI: ci/setup-browser.sh (run by ci/test.sh) should have "
+                        "installed it (apt-get install chromium)", pytrace=False)
+        pytest.skip("chromium is not on PATH: run `bash ci/setup-browser.sh` (or apt-get install chromium)")
+    with Browser(exe) as b:
+        yield b
