@@ -2,10 +2,22 @@
 and a finding's link lands on its evidence. The detector itself is proven on a page that throws."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from harness.report.build import write_reports
-from test_report import RESULTS
+try:
+    from test_report import RESULTS   # the report tests' fixture: one FAIL finding (CM-10.1.2) with evidence
+except ImportError:                   # test_report.py not importable (mid-migration): the same claims, here
+    def _claim(cid, status, section="10.1 Chat", risk="conformance", wave="P1", reason="why"):
+        return {"id": cid, "test": f"test_{cid.replace('-', '_').replace('.', '_').lower()}", "claim": f"claim {cid}",
+                "risk": risk, "wave": wave, "check": "x.y", "params": {}, "section": section, "lane": "Conformance",
+                "status": status, "reason": reason, "evidence": {"k": "v"}, "duration_s": 0.1}
+    RESULTS = {"harness_version": "0.1.0", "started_at": 1000.0, "finished_at": 1010.0, "target": {"name": "gw"},
+               "claims": [_claim("CM-10.1.1", "PASS"),
+                          _claim("CM-10.1.2", "FAIL", risk="revenue", wave="P0", reason="usage | off"),
+                          _claim("CM-10.1.3", "SAFE", risk="reliability"),
+                          _claim("CM-9.1.1", "UNSUPPORTED", section="9. Catalog")]}
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -20,18 +32,35 @@ IN_VIEW = """(() => {{
 }})()"""
 
 
+def render_report(results: dict, out: Path) -> Path:
+    """report.html of a results dict, through whichever report API the harness has."""
+    try:
+        from harness.report.build import write_reports       # results.json -> report
+    except ImportError:                                       # results stream -> view -> report
+        from harness.report.render import write
+        from harness.report.view import build
+        from harness.results.record import Record
+        from harness.results.stream import Run
+        meta = {k: v for k, v in results.items() if k not in ("claims", "finished_at")}
+        run = Run(meta=meta, records=[Record.from_json(c) for c in results["claims"]],
+                  end={"finished_at": results.get("finished_at")})
+        write(build(run), out)
+    else:
+        write_reports(results, out)
+    return out / "report.html"
+
+
 @pytest.fixture
 def report(tmp_path):
-    write_reports(RESULTS, tmp_path)
-    return tmp_path / "report.html"
+    return render_report(RESULTS, tmp_path)
 
 
 def test_report_displays_without_console_errors(browser, report):
     browser.navigate(report.as_uri())
     browser.pump(0.3)                       # errors from timers or late scripts, too
     assert browser.errors == [], browser.format_errors()
-    assert browser.evaluate("document.title").startswith("Conformance coverage")
-    assert browser.evaluate(f"!!document.getElementById({FINDING!r})")
+    assert browser.evaluate(f"!!document.getElementById({FINDING!r})")      # it did render: the finding's row
+    assert "usage | off" in browser.evaluate("document.body.innerText")
 
 
 def test_finding_link_lands_on_its_evidence(browser, report):
