@@ -1,0 +1,1 @@
+"""The repository lane: a gateway team's own tests and coverage (work in progress; API below once complete)."""
