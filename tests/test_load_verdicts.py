@@ -2,17 +2,17 @@
 profile), the claims and JUnit cases they become, and the load section of the main report."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import pytest
+from junitparser import Failure, JUnitXml, Skipped
 
 from harness.config import ConfigError, load
 from harness.load import claims
 from harness.load.lane import COLUMNS, buffering, for_report, gates
 from harness.load.outcome import tally
 from harness.load.run import load_profile
-from harness.report import junit
-from harness.report.build import write_reports
+from harness.outputs import write_all
+from harness.results.record import Record
+from runs import rec, run_of
 
 
 @pytest.mark.parametrize("text,phrase", [
@@ -111,21 +111,23 @@ def test_verdicts_become_claims_junit_cases_and_a_report_section(tmp_path):
     records = claims.records(_result(), 7.0)
     assert [(r["id"], r["status"], r["lane"]) for r in records] == [("CM-21.1", "FAIL", "Load"), ("CM-21.2", "FAIL", "Load")]
     assert "chunks arrive together" in records[0]["reason"] and records[1]["evidence"]["gate"]["value"] == 120.0
-    path = tmp_path / "junit.xml"
-    path.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="1"><testcase name="a"/></testsuite></testsuites>')
-    junit.append(path, "load", records + [{**records[1], "id": "CM-21.3", "status": "UNSUPPORTED", "reason": "no itl"}])
-    root = ET.parse(path).getroot()
-    suite = root.find("testsuite[@name='load']")
-    assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "2" and suite.get("skipped") == "1"
-    cases = {c.get("name"): c for c in suite.findall("testcase")}
-    assert cases["test_load_gate[CM-21.2]"].find("failure").get("message").startswith("CM-21.2 FAIL: smoke: measured 120.0")
-    assert cases["test_load_gate[CM-21.3]"].find("skipped") is not None
-    assert len(root.findall(".//testcase")) == 4   # pytest's case is still there
-    results = {"claims": records, "catalog": [], "load": for_report(_result(), ["load/smoke/load.json"])}
-    write_reports(results, tmp_path)
+    unsupported = {**records[1], "id": "CM-21.3", "status": "UNSUPPORTED", "reason": "no itl"}
+    as_records = [Record.from_json(r) for r in records + [unsupported]] + [rec("CM-10.1.1", "PASS")]
+    run = run_of(tmp_path / "results.jsonl", as_records,
+                 artifacts=[("Load", "smoke", for_report(_result(), ["load/smoke/load.json"]))])
+    write_all(run, tmp_path, None)
+    suites = {s.name: s for s in JUnitXml.fromfile(str(tmp_path / "junit.xml"))}
+    load = suites["Load"]
+    assert (load.tests, load.failures, load.skipped) == (3, 2, 1)
+    cases = {c.name: c for c in load}
+    assert isinstance(cases["test_load_gate[CM-21.2]"].result[0], Failure)
+    assert cases["test_load_gate[CM-21.2]"].result[0].message.startswith("CM-21.2 FAIL: smoke: measured 120.0")
+    assert isinstance(cases["test_load_gate[CM-21.3]"].result[0], Skipped)
+    assert suites["Conformance"].tests == 1   # the claims' suite is beside it
     html, md = (tmp_path / "report.html").read_text(), (tmp_path / "report.md").read_text()
     assert 'id="load-smoke"' in html and "<polyline" in html and "tpot counts usage tokens" in html and 'href="#CM-21.2"' in html
     assert "## Load: profile smoke" in md and "| ttft | gateway | 98 |" in md and "| ttft | direct | 98 |" in md
+    assert "| CM-21.2: ttft p99 <= 100 ms | 120.0 at 9.5 rps | FAIL |" in md   # the gate row shows metric and bound
 
 
 def test_several_profiles_one_claim_per_gate_failing_if_any_profile_fails(tmp_path):
@@ -138,8 +140,8 @@ def test_several_profiles_one_claim_per_gate_failing_if_any_profile_fails(tmp_pa
     assert both[1]["reason"] == "smoke: measured 80.0 at 9.5 rps; stepped: measured 120.0 at 9.5 rps"
     assert [e["profile"] for e in both[1]["evidence"]["profiles"]] == ["smoke", "stepped"]
     assert claims.combine([claims.records(smoke, 5.0)]) == claims.records(smoke, 5.0)   # one profile: as it was
-    loads = [for_report(r, [f"load/{r['profile']['name']}/load.json"]) for r in (smoke, stepped)]
-    write_reports({"claims": both, "catalog": [], "load": loads}, tmp_path)
+    loads = [("Load", r["profile"]["name"], for_report(r, [f"load/{r['profile']['name']}/load.json"])) for r in (smoke, stepped)]
+    write_all(run_of(tmp_path / "results.jsonl", [Record.from_json(r) for r in both], artifacts=loads), tmp_path, None)
     html, md = (tmp_path / "report.html").read_text(), (tmp_path / "report.md").read_text()
     assert 'id="load-smoke"' in html and 'id="load-stepped"' in html and html.count("<polyline") >= 2
     assert "## Load: profile smoke" in md and "## Load: profile stepped" in md
@@ -177,8 +179,10 @@ def test_red_smoke_cells_are_findings_in_the_main_report(tmp_path):
              "columns": [{"protocol": "openai_chat", "stream": True}], "cells": [cell],
              "catalog": [{"id": "catalog.listed", "claim": "listed", "status": "PASS", "reason": "ok", "evidence": {}}],
              "files": ["smoke/smoke.html", "smoke/smoke.md", "smoke/smoke.json"]}
-    write_reports({"claims": [], "catalog": [], "smoke": smoke}, tmp_path)
+    from harness.lanes.smoke import cell_record
+    records = [cell_record("m", cell), cell_record("m", smoke["catalog"][0], catalog=True)]
+    write_all(run_of(tmp_path / "results.jsonl", records, artifacts=[("Smoke", "m", smoke)]), tmp_path, None)
     md, html = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
-    findings = md.split("## Findings")[1].split("## Coverage")[0]
-    assert "smoke `gemini/g` openai_chat stream: the answer carried no text" in findings
-    assert 'href="smoke/smoke.html#ev-0"' in html and "Red smoke-matrix routes (1)" in html
+    findings = md.split("## Findings by cause")[1].split("## Counts")[0]
+    assert "SMOKE-gemini/g/openai_chat/stream" in findings and "the answer carried no text" in findings
+    assert 'href="smoke/smoke.html#ev-0"' in html and 'id="SMOKE-gemini/g/openai_chat/stream"' in html

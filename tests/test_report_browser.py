@@ -6,22 +6,13 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from test_report import RESULTS   # the report tests' fixture: one FAIL finding (CM-10.1.2) with evidence
-except ImportError:                   # test_report.py not importable (mid-migration): the same claims, here
-    def _claim(cid, status, section="10.1 Chat", risk="conformance", wave="P1", reason="why"):
-        return {"id": cid, "test": f"test_{cid.replace('-', '_').replace('.', '_').lower()}", "claim": f"claim {cid}",
-                "risk": risk, "wave": wave, "check": "x.y", "params": {}, "section": section, "lane": "Conformance",
-                "status": status, "reason": reason, "evidence": {"k": "v"}, "duration_s": 0.1}
-    RESULTS = {"harness_version": "0.1.0", "started_at": 1000.0, "finished_at": 1010.0, "target": {"name": "gw"},
-               "claims": [_claim("CM-10.1.1", "PASS"),
-                          _claim("CM-10.1.2", "FAIL", risk="revenue", wave="P0", reason="usage | off"),
-                          _claim("CM-10.1.3", "SAFE", risk="reliability"),
-                          _claim("CM-9.1.1", "UNSUPPORTED", section="9. Catalog")]}
+from harness.outputs import write_all
+from test_report import CATALOG, RECORDS   # the report tests' run: a P0 FAIL (CM-10.1.2) with evidence, and more
+from runs import run_of
 
 pytestmark = pytest.mark.timeout(120)
 
-FINDING = "CM-10.1.2"          # the FAIL claim of RESULTS: listed under Findings, with evidence in the mapping
+FINDING = "CM-10.1.2"          # the P0 FAIL of RECORDS: listed under its cause, with evidence in the mapping
 # "In view": the element's top within [0, innerHeight), less one pixel for sub-pixel scrolling (a scrolled-to
 # row's top reads -0.3125).
 IN_VIEW = """(() => {{
@@ -32,27 +23,14 @@ IN_VIEW = """(() => {{
 }})()"""
 
 
-def render_report(results: dict, out: Path) -> Path:
-    """report.html of a results dict, through whichever report API the harness has."""
-    try:
-        from harness.report.build import write_reports       # results.json -> report
-    except ImportError:                                       # results stream -> view -> report
-        from harness.report.render import write
-        from harness.report.view import build
-        from harness.results.record import Record
-        from harness.results.stream import Run
-        meta = {k: v for k, v in results.items() if k not in ("claims", "finished_at")}
-        run = Run(meta=meta, records=[Record.from_json(c) for c in results["claims"]],
-                  end={"finished_at": results.get("finished_at")})
-        write(build(run), out)
-    else:
-        write_reports(results, out)
+def render_report(out: Path) -> Path:
+    write_all(run_of(out / "results.jsonl", RECORDS, catalog=CATALOG), out, None)
     return out / "report.html"
 
 
 @pytest.fixture
 def report(tmp_path):
-    return render_report(RESULTS, tmp_path)
+    return render_report(tmp_path)
 
 
 def test_report_displays_without_console_errors(browser, report):
@@ -69,7 +47,7 @@ def test_finding_link_lands_on_its_evidence(browser, report):
     before = browser.evaluate(IN_VIEW.format(id=FINDING))
     assert before is not None, f"the report has no element with id {FINDING!r} (the finding's evidence)"
     assert before["top"] >= before["h"], f"evidence already in view before the click, the test proves nothing: {before}"
-    link = f'a[href="#{FINDING}"]'          # the first one is the Findings list's
+    link = f'#findings a[href="#{FINDING}"]'   # the finding under its cause links to its evidence
     assert "usage | off" in browser.evaluate(f"document.querySelector({link!r}).closest('li').textContent")
     browser.click(link)
     browser.wait_for(f"location.hash === '#{FINDING}'", timeout=10)

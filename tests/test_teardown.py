@@ -78,7 +78,7 @@ def test_interrupt_during_the_load_lane_stops_locust_too(tmp_path):
             out += line
             if not line:
                 break
-            if "through the gateway" in line:
+            if "harness: load: " in line:   # the load lane started
                 until = time.monotonic() + 30
                 while time.monotonic() < until and len(seen) < 3:   # locust master and its 2 workers
                     seen = [p for p in psutil.Process(proc.pid).children(recursive=True)

@@ -156,8 +156,8 @@ def group(findings: list[Record], log: GatewayLog) -> list[dict[str, Any]]:
 
 
 def _title(recs: list[Record], sigs: list[str]) -> str:
-    if len(recs) == 1:
-        return recs[0].reason
+    if len(recs) == 1:   # the broken promise; the reason is in the finding's own row
+        return f"{recs[0].id}: {recs[0].claim or recs[0].reason}"
     if sigs:
         return f"{recs[0].section}: {len(recs)} findings, one cause in the gateway's log: {sigs[0]}"
     return f"{len(recs)} findings with the same reason: {recs[0].reason}"
