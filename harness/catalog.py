@@ -26,6 +26,10 @@ class Claim(BaseModel):
     check: Optional[str] = None                    # None: no automated check yet (MISSING)
     params: dict[str, Any] = {}
     group: Optional[str] = None   # claims sharing gateway state (one rate-limit window...) run one after another
+    # Planning fields, shown in the report: who answers for it, what breaking it means, where it is tracked.
+    owner: Optional[str] = None
+    impact: Optional[str] = None                   # one sentence: the consequence when the promise is broken
+    issue: Optional[str] = None                    # a link
     # Filled from the file:
     section: str = ""
     lane: str = ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -80,10 +81,11 @@ class GatewayLog:
             if _ERRORISH.search(line):
                 self.heads.append((n, int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]) if m else None, line))
 
-    def explaining(self, rec: Record) -> list[tuple[int, str]]:
-        """Log headlines that explain what the client got during this check: those carrying the
-        error text it got, or, when it got only a bare 'Internal Server Error', those written while
-        the check ran (to the second, with a second of slack either side)."""
+    def explaining(self, rec: Record) -> tuple[list[tuple[int, str]], bool]:
+        """Log headlines that explain what the client got during this check, and whether they
+        were found by the error text it got (specific) or only by time: when it got a bare
+        'Internal Server Error', the headlines written while the check ran (to the second, with a
+        second of slack either side; other checks running beside it may have written some)."""
         texts = {m.strip() for b in _bodies(rec.evidence) for m in _messages(b)}
         specific = {t for t in texts if len(t) >= 8 and t.lower() not in _GENERIC}
         window = _seconds(rec.started_at, rec.finished_at)
@@ -95,7 +97,7 @@ class GatewayLog:
                     out.append((n, line))
             elif texts and in_window:
                 out.append((n, line))
-        return out[:MAX_LINES]
+        return out, bool(specific)
 
 
 _CLOCK = re.compile(r"(?<!\d)(\d\d):(\d\d):(\d\d)(?!\d)")
@@ -121,7 +123,21 @@ def signature_of_line(line: str) -> str:
 
 
 def group(findings: list[Record], log: GatewayLog) -> list[dict[str, Any]]:
-    """Union of findings that share any signature; each group with its claims and its log lines."""
+    """Union of findings that share a signature; each group with its claims and its log lines.
+
+    A log signature found by error text is an explanation; one found only by time counts when it is
+    the only one in the check's window, or when another finding's error text confirmed it (else a
+    busy second of the log would merge unrelated findings)."""
+    found = [log.explaining(r) for r in findings]
+    confirmed = {signature_of_line(line) for lines, specific in found if specific for _, line in lines}
+    keys_of: list[set[str]] = []
+    lines_of: list[list[tuple[int, str]]] = []
+    for r, (lines, specific) in zip(findings, found):
+        sigs = {signature_of_line(line) for _, line in lines}
+        if not specific and len(sigs) > 1:
+            sigs &= confirmed
+        keys_of.append({f"log:{s}" for s in sigs} | {f"reason:{r.check}:{r.status}:{normalise(r.reason)}"})
+        lines_of.append([(n, line) for n, line in lines if signature_of_line(line) in sigs])
     parent = list(range(len(findings)))
 
     def find(i: int) -> int:
@@ -131,12 +147,7 @@ def group(findings: list[Record], log: GatewayLog) -> list[dict[str, Any]]:
         return i
 
     owner: dict[str, int] = {}
-    lines_of: list[list[tuple[int, str]]] = []
-    for i, r in enumerate(findings):
-        lines = log.explaining(r)
-        lines_of.append(lines)
-        keys = {f"log:{signature_of_line(line)}" for _, line in lines}
-        keys.add(f"reason:{r.check}:{r.status}:{normalise(r.reason)}")
+    for i, keys in enumerate(keys_of):
         for k in keys:
             if k in owner:
                 parent[find(i)] = find(owner[k])
@@ -148,9 +159,10 @@ def group(findings: list[Record], log: GatewayLog) -> list[dict[str, Any]]:
     out = []
     for members in groups.values():
         recs = [findings[i] for i in members]
-        lines = sorted({ln for i in members for ln in lines_of[i]})[:MAX_LINES]
-        sigs = sorted({signature_of_line(line) for _, line in lines})
-        out.append({"records": recs, "log_lines": lines, "log_signatures": sigs,
+        shared = Counter(k[4:] for i in members for k in keys_of[i] if k.startswith("log:"))
+        sigs = [s for s, _ in shared.most_common()]
+        lines = sorted({ln for i in members for ln in lines_of[i] if signature_of_line(ln[1]) == (sigs[0] if sigs else None)})
+        out.append({"records": recs, "log_lines": lines[:MAX_LINES], "log_signatures": sigs,
                     "title": _title(recs, sigs), "section": recs[0].section})
     return out
 
