@@ -7,10 +7,10 @@ import json
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
+from junitparser import JUnitXml
 
 from harness.client.control import ProviderControl
 from harness.config import ConfigError, ProviderCfg, load
@@ -150,9 +150,9 @@ def test_the_matrix_is_green_through_litellm(tmp_path):
     assert re.search(r"/(chat/completions|responses)$", up["path"]) and ("input" in up["body"] or "messages" in up["body"])
     up = cell[("fast", "openai_responses", True)]["evidence"]["upstream"]["gemini"][0]
     assert up["path"] == "/v1beta/models/gemini-2.0-flash-lite:streamGenerateContent" and up["body"]["contents"]
-    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
-    assert suite.get("tests") == str(66 + 4) and suite.get("failures") == "0"
-    assert suite.find("testcase[@classname='smoke.local'][@name='anthropic_messages[stream]']") is not None
+    (suite,) = list(JUnitXml.fromfile(str(tmp_path / "junit.xml")))
+    assert suite.name == "Smoke" and suite.tests == 66 + 4 and suite.failures == 0
+    assert "anthropic_messages[stream][SMOKE-local/anthropic_messages/stream]" in {c.name for c in suite}
     html = (tmp_path / "smoke.html").read_text()
     assert html.count('<a href="#ev-') == 66 and 'id="ev-65"' in html and "★" in html
     for f in tmp_path.rglob("*"):

@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.report.env import short
-from harness.results.record import Status
 
 COLOR = {"PASS": "green", "FAIL": "red", "SAFE": "yellow", "PARTIAL": "yellow", "UNSUPPORTED": "bright_black",
          "MISSING": "bright_black", "ERROR": "magenta", "NOT RUN": "bright_black"}
