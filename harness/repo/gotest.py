@@ -34,7 +34,8 @@ def read_go_json(source: Path | str, text: Optional[str] = None) -> list[TestRes
     tests: dict[tuple[str, str], _Test] = {}
     packages: dict[str, _Test] = {}
     for ev in events:
-        pkg = ev.get("Package") or ev.get("ImportPath") or ""
+        # build events name "pkg [pkg.test]" in ImportPath; the test events name "pkg" in Package
+        pkg = ev.get("Package") or (ev.get("ImportPath") or "").split(" [", 1)[0]
         name = ev.get("Test")
         action = ev["Action"]
         slot = tests.setdefault((pkg, name), _Test()) if name else packages.setdefault(pkg, _Test())

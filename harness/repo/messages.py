@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# Lines a runner writes around a test's own words (Go's verbose markers, pytest's section rules).
-_NOISE = re.compile(r"^(=== (RUN|PAUSE|CONT|NAME)\b|--- (FAIL|PASS|SKIP)\b|_{3,}|FAIL$|PASS$|ok\s)")
+# Lines a runner writes around a test's own words (Go's verbose markers and `# pkg` build headers,
+# pytest's section rules).
+_NOISE = re.compile(r"^(=== (RUN|PAUSE|CONT|NAME)\b|--- (FAIL|PASS|SKIP)\b|_{3,}|FAIL$|PASS$|ok\s|# )")
 _GO_PLACE = re.compile(r"^\s*[\w.-]+\.go:\d+: ")        # "    router_test.go:12: " before a t.Errorf text
 # Parts that differ between two runs of one cause: addresses, ids, times, temp paths, ports, line numbers.
 _VARYING = (
@@ -30,11 +31,12 @@ def first_line(text: str) -> str:
 
 
 def pick(message: str, text: str) -> str:
-    """A runner's message attribute, unless it says nothing; then the text's first line."""
+    """A runner's message attribute (its first own line: gotestsum puts the whole output there),
+    unless it says nothing; then the text's first line."""
     message = (message or "").strip()
     if message.lower() in GENERIC:
         return first_line(text) or message
-    return message.splitlines()[0].strip()
+    return first_line(message) or message.splitlines()[0].strip()
 
 
 def normalise(message: str) -> str:

@@ -178,7 +178,7 @@ def _params(where: str, raw: str) -> dict[str, Any]:
 # --- reading the tables ----------------------------------------------------------------------
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
-_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 
 
 def _cells(line: str) -> list[str]:
@@ -209,7 +209,7 @@ def _markdown_tables(path: Path, text: str) -> Iterable[_Table]:
 
 def _csv_table(path: Path, text: str) -> _Table:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ("," if text.count(",") >= text.count(";") else ";")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)   # strict: a stray quote is an error
     header: list[str] = []
     rows: list[tuple[int, list[str]]] = []
     try:
