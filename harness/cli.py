@@ -20,7 +20,8 @@ Anthropic-style providers behind a LiteLLM proxy that the harness starts and sto
 
 Exit codes: 0 every judged claim conforms; 1 a finding (FAIL, SAFE, PARTIAL) or a claim not
 judged (ERROR), unless waived; 2 bad usage or config; 3 the world could not be started;
-130 interrupted (a partial report is written)."""
+70 an internal error of the harness (--debug shows its traceback); 130 interrupted (a partial
+report is written)."""
 
 
 def _config_path(arg: Optional[str]) -> Optional[Path]:
@@ -222,17 +223,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`harness catalog | head`): not an error of ours. Point stdout at
+        # devnull so the interpreter's final flush does not complain a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:   # a bug of ours: one line, the traceback only with --debug
         if getattr(args, "debug", False) or os.environ.get("HARNESS_DEBUG"):
             raise
         print(f"harness: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 70
-    except BrokenPipeError:
-        # The reader went away (`harness catalog | head`): not an error of ours. Point stdout at
-        # devnull so the interpreter's final flush does not complain a second time.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
 
 
 if __name__ == "__main__":
