@@ -69,7 +69,7 @@ def run(opts: RunOptions) -> int:
     catalog_rows = [c.model_dump() for c in env.extra.get("catalog", [])]
     catalog_rows += [{k: v for k, v in r.to_json().items() if k not in ("status", "reason", "evidence")}
                      for lane, planned in plans if lane.name != "claims" for r in planned]
-    meta = provenance.describe(cfg, cfg_path, opts.matrices, opts.argv, {"version": "not asked yet"},
+    meta = provenance.describe(cfg, cfg_path, opts.matrices, opts.argv, {"version": "unknown", "source": "not asked: the gateway never started"},
                                {"selection": selection.describe(), "workers": opts.workers, "out": str(opts.out),
                                 "history": str(history_dir(opts)), "waivers": str(waiver_path) if waiver_path else None})
     stream.start({**meta, "catalog": catalog_rows, "waivers": waivers,
@@ -104,9 +104,9 @@ def run(opts: RunOptions) -> int:
         terminal.final(view, opts.out)
     if interrupted:
         return EXIT_INTERRUPTED
-    if infra_error and not stream.records:
+    if infra_error:    # a world that could not start: the run is incomplete, whatever else it found
         return EXIT_INFRA
-    return EXIT_FINDINGS if view["failing"] else (EXIT_INFRA if infra_error else EXIT_OK)
+    return EXIT_FINDINGS if view["failing"] else EXIT_OK
 
 
 def _run_lane(lane, planned: list[Record], env: LaneEnv, stream: StreamWriter, terminal: Terminal) -> Optional[str]:

@@ -12,9 +12,7 @@ import pytest
 
 from harness.results.stream import read
 
-pytestmark = pytest.mark.e2e
-
-
+@pytest.mark.e2e
 def test_sigkill_halfway_keeps_every_verdict_and_the_report_says_partial(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-o", str(out), "--only", "CM-10", "--only", "CM-11",
@@ -50,3 +48,15 @@ def test_sigkill_halfway_keeps_every_verdict_and_the_report_says_partial(tmp_pat
     results = json.loads((out / "results.json").read_text())
     judged = {c["id"]: c["status"] for c in results["claims"] if c["status"] != "NOT RUN"}
     assert judged == {rec["id"]: rec["status"] for rec in records}   # every verdict reached is in the report
+
+
+def test_a_gateway_that_cannot_start_is_exit_3_with_one_line_and_a_report(tmp_path):
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text('version: 1\ntarget:\n  name: nobin\n  start: {command: ["/nonexistent/gateway-bin", "{{ port }}"]}\n'
+                   "providers: [{name: p, kind: openai}]\nmodels: [{name: m, provider: p}]\n")
+    r = subprocess.run([sys.executable, "-m", "harness", "run", "-c", str(cfg), "-o", str(tmp_path / "out"), "--no-load",
+                        "--no-smoke", "--only", "CM-10.1.1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert r.stderr.strip() == "harness: error: cannot start gateway: /nonexistent/gateway-bin: No such file or directory"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "**Release gate: NOT CLEARED**: the world could not be started" in md and "Traceback" not in r.stdout

@@ -95,7 +95,7 @@ class Terminal:
 
     def error(self, text: str) -> None:
         self._stop()
-        Console(file=sys.stderr, highlight=False).print(f"harness: error: {text}", markup=False)
+        print(f"harness: error: {text}", file=sys.stderr, flush=True)
 
     def interrupted(self, reached: int) -> None:
         self._stop()

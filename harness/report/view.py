@@ -101,14 +101,16 @@ def build(run: Run, log_path: Optional[Path] = None, history: Optional[dict[str,
     blocking = [r for r in findings if _blocking(r, release)]
     not_judged_blocking = [r for r in by_status[Status.ERROR] if r.wave in (release.get("blocking_waves") or ["P0", "P1"])]
     partial = run.partial
+    infra = (run.end or {}).get("infra_error")
     if blocking:
         verdict = "BLOCKED"
         why = (f"{len(blocking)} blocking finding{'s' if len(blocking) != 1 else ''} in "
                f"{sum(g['blocking'] for g in groups)} cause{'s' if sum(g['blocking'] for g in groups) != 1 else ''}")
-    elif not_judged_blocking or partial:
+    elif not_judged_blocking or partial or infra:
         verdict = "NOT CLEARED"
-        why = (f"no blocking finding, but {len(not_judged_blocking)} blocking claim(s) were not judged" if not_judged_blocking
-               else "no blocking finding so far, but the run did not finish")
+        why = ("the world could not be started, so not everything was judged" if infra
+               else f"no blocking finding, but {len(not_judged_blocking)} blocking claim(s) were not judged"
+               if not_judged_blocking else "no blocking finding so far, but the run did not finish")
     else:
         verdict = "CLEARED"
         why = "no blocking finding" + (f"; {len(findings)} non-blocking" if findings else "")

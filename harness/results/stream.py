@@ -86,7 +86,7 @@ class Run:
 
     @property
     def partial(self) -> bool:
-        return self.end is None or bool(self.end.get("interrupted"))
+        return self.end is None or bool(self.end.get("interrupted") or self.end.get("infra_error"))
 
     def artifacts_of(self, lane: str) -> list[dict[str, Any]]:
         return [a for a in self.artifacts if a["lane"] == lane]

@@ -58,14 +58,19 @@ class Child:
         self.argv = argv
         self.log_path = log_path
         self._log: Optional[IO[bytes]] = open(log_path, "wb") if log_path else None
-        self.proc = subprocess.Popen(
-            argv, env={**os.environ, **(env or {})}, cwd=cwd,
-            stdin=subprocess.PIPE,  # closed when we exit: children that watch stdin leave too
-            stdout=subprocess.PIPE if pipe_stdout else (sys.stderr if passthrough else self._log or subprocess.DEVNULL),
-            stderr=sys.stderr if passthrough else self._log or subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C at the terminal reaches us, and we stop them in order
-            preexec_fn=_die_with_parent,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                argv, env={**os.environ, **(env or {})}, cwd=cwd,
+                stdin=subprocess.PIPE,  # closed when we exit: children that watch stdin leave too
+                stdout=subprocess.PIPE if pipe_stdout else (sys.stderr if passthrough else self._log or subprocess.DEVNULL),
+                stderr=sys.stderr if passthrough else self._log or subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C at the terminal reaches us, and we stop them in order
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:   # a missing or non-executable binary: the world cannot start (exit 3)
+            if self._log:
+                self._log.close()
+            raise StartError(f"cannot start {name}: {argv[0]}: {exc.strerror}") from None
         _live.add(self)
 
     @property
