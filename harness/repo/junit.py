@@ -91,8 +91,9 @@ def _result(path: Path, lines: dict[int, int], suite: TestSuite, case: TestCase,
         test_id = f"{owner}::{name}" if owner else name
         category = str(Path(file).parent) if file else (suite.name or classname)
     outcome, reason, message, details = _outcome(case)
-    return TestResult(id=test_id, name=test_id[len(file) + 2:] if file and test_id.startswith(file + "::") else name,
-                      file=file, category=category, outcome=outcome, duration_s=duration,
+    if file and test_id.startswith(file + "::"):
+        name = test_id[len(file) + 2:]             # with its class: TestSplit::test_split[1]
+    return TestResult(id=test_id, name=name, file=file, category=category, outcome=outcome, duration_s=duration,
                       skip_reason=reason, message=message, details=details[:DETAILS_MAX])
 
 

@@ -63,7 +63,7 @@ def run_pytest(repo: Path, out_dir: Path, *, sources: Optional[Sequence[str]] = 
     collection = parse_collect_only(listed.stdout)
     report = out_dir / "junit.xml"
     report.unlink(missing_ok=True)
-    pytest_args = ["-m", "pytest", "-p", "no:cacheprovider", f"--rootdir={repo}", f"--junitxml={report}",
+    pytest_args = ["-p", "no:cacheprovider", f"--rootdir={repo}", f"--junitxml={report}",
                    "-o", "junit_family=xunit1",        # file and line on every case: exact test ids
                    "-o", "junit_suite_name=pytest", *extra_args, *paths]
     srcs = list(sources) if sources is not None else default_sources(repo)
@@ -71,11 +71,10 @@ def run_pytest(repo: Path, out_dir: Path, *, sources: Optional[Sequence[str]] = 
     if coverage:
         rc = write_rcfile(out_dir, repo, srcs)
         (out_dir / ".coverage").unlink(missing_ok=True)
-        # pytest-cov, if the team's addopts turn it on, would fight ours over the tracer.
-        args = [python, "-m", "coverage", "run", f"--rcfile={rc}", *pytest_args[:1], *pytest_args[1:2],
-                "-p", "no:cov", *pytest_args[2:]]
+        # -p no:cov: pytest-cov, if the team's addopts turn it on, would fight ours over the tracer.
+        args = [python, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", "-p", "no:cov", *pytest_args]
     else:
-        args = [python, *pytest_args]
+        args = [python, "-m", "pytest", *pytest_args]
     done = proc.run(args, repo, timeout_s)
     output = proc.tail(done.stdout + done.stderr)
     if done.returncode in _BROKEN or not report.is_file():
