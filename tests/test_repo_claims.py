@@ -99,6 +99,8 @@ def test_suggestions_compare_names_in_one_case_and_keep_the_best_three():
     got = suggest("test_breaker_opens_after_three_failures", sorted(names), names)
     assert [(s.test, s.score) for s in got] == [("p.TestBreakerOpensAfterThreeFailures", 1.0)]
     assert suggest("", sorted(names), names) == []
+    acronym = {"p.TestHTTPServerStarts": "TestHTTPServerStarts"}
+    assert [s.score for s in suggest("test_http_server_starts", list(acronym), acronym)] == [1.0]
     near = suggest("test_breaker_reopens_on_failed_probe", sorted(names), names)
     assert near and 0.6 <= near[0].score < 0.85
 

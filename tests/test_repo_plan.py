@@ -57,6 +57,12 @@ def test_a_configured_namespace_prefixes_ids_once(tmp_path):
     assert [c.id for c in claims] == ["acme/A-1", "acme/A-2"]
 
 
+@pytest.mark.parametrize("namespace", ["", "CM-"])
+def test_a_namespace_that_could_collide_with_harness_ids_is_refused(tmp_path, namespace):
+    with pytest.raises(ConfigError, match="namespace"):
+        import_plan(_plan(tmp_path, "| id | test |\n|---|---|\n| CM-1.1 | t |\n"), namespace=namespace)
+
+
 def test_csv_plan_with_section_column_and_semicolons(tmp_path):
     path = _plan(tmp_path, "Section;ID;Test Function;Wave\nRouting;R-1;test_route;P0\n\nCaching;C-1;test_cache;\n",
                  "plan.csv")

@@ -63,6 +63,9 @@ def import_plan(path: Path, namespace: str = DEFAULT_NAMESPACE,
     """The claims of a plan file (.md/.markdown: Markdown tables; .csv/.tsv: a table with a header).
     `known_checks`, when given, are the harness's check names a plan's check column may use."""
     path = Path(path)
+    if not namespace or namespace.startswith("CM-"):
+        raise ConfigError(f"{path}: namespace {namespace!r}: give a prefix of the team's own (team:, acme/), "
+                          "so its ids never collide with the harness's CM- ids")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -32,7 +32,8 @@ class PytestRun:
 
 
 def default_sources(repo: Path) -> list[str]:
-    """What a team's code usually is: src/, else the top-level packages that are not tests or docs."""
+    """What a team's code usually is: src/, else the top-level packages that are not tests or docs.
+    Any other layout (top-level modules, several roots) is named with run_pytest's `sources`."""
     if (repo / "src").is_dir():
         return ["src"]
     return sorted(p.name for p in repo.iterdir()

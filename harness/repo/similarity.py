@@ -26,7 +26,8 @@ class Suggestion:
 
 
 def normalise(name: str) -> str:
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", leaf(name))     # camel case -> snake case
+    # camel case -> snake case, acronyms kept whole: TestHTTPServerStarts -> test_http_server_starts
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", leaf(name))
     name = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     return re.sub(r"^test_?", "", name)
 
