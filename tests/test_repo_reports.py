@@ -11,6 +11,7 @@ import pytest
 
 from harness.config import ConfigError
 from harness.repo import import_plan, inventory, lane_matrix, map_claims, read_mapping, records, test_summary
+from harness.repo.lanes import lane_of_test
 from harness.repo.model import TestItem, TestResult
 from harness.results.record import Status
 from harness.results.stream import StreamWriter, read
@@ -77,6 +78,26 @@ def test_a_ref_that_is_no_commit_is_a_config_error(history):
     repo, _ = history
     with pytest.raises(ConfigError, match="git ref 'no-such-ref': not a commit"):
         lane_matrix(inventory(repo), repo=repo, since="no-such-ref")
+
+
+@pytest.mark.parametrize("file, name, marks, lane", [
+    ("tests/unit/test_router.py", "test_a", [], "Unit"),
+    ("tests/test_router.py", "test_a", [], "Unit"),
+    ("tests/integration/test_flow.py", "test_a", [], "Integration"),
+    ("tests/integration/test_flow.py", "test_a", ["chaos"], "Chaos"),          # a mark outranks the directory
+    ("tests/e2e/test_live.py", "test_a", [], "E2E"),
+    ("tests/perf/test_fanout.py", "test_a", [], "Perf"),
+    ("tests/test_security_headers.py", "test_a", [], "Security"),              # a telling word in the file name
+    ("tests/test_load_config.py", "test_a", [], "Unit"),                       # "load" alone says too little
+    ("router/router_integration_test.go", "TestPick", [], "Integration"),
+    ("router/router_test.go", "TestPick", ["integration"], "Integration"),     # //go:build integration
+    ("router/router_test.go", "BenchmarkPick", [], "Perf"),
+    ("router/router_test.go", "FuzzParse", [], "Security"),
+    ("router/example_test.go", "ExamplePick", [], "Docs"),
+    ("docs/test_snippets.py", "test_a", [], "Docs"),
+])
+def test_lane_conventions(file, name, marks, lane):
+    assert lane_of_test(TestItem(f"{file}::{name}", file, name, "", marks=marks)) == lane
 
 
 def _r(test_id, outcome, category, *, message="", skip="", duration=0.0):

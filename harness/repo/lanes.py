@@ -17,7 +17,7 @@ WORDS: dict[str, frozenset[str]] = {
     "Chaos": frozenset({"chaos", "fault", "faults", "fault_injection", "faultinjection"}),
     "Perf": frozenset({"perf", "performance", "load", "loadtest", "bench", "benchmark", "benchmarks", "stress", "soak"}),
     "Security": frozenset({"security", "sec", "fuzz", "fuzzing", "pentest"}),
-    "E2E": frozenset({"e2e", "end_to_end", "endtoend", "acceptance", "system"}),
+    "E2E": frozenset({"e2e", "end_to_end", "endtoend", "acceptance"}),
     "Integration": frozenset({"integration", "integrations", "integ", "it", "smoke", "contract"}),
     "Docs": frozenset({"docs", "doc", "doctest", "doctests", "examples"}),
     "Unit": frozenset({"unit", "units", "unittest", "unittests"}),
