@@ -3,7 +3,6 @@ it passes; a run that cannot happen is a RepoRunError saying why; bad input is r
 anything runs; the harness's own test-run variables do not leak into the team's run."""
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 import time
