@@ -277,6 +277,19 @@ class SmokeLane(_Strict):
     matrix: str = "default"      # a name in matrices/smoke, or a YAML path
 
 
+class RepoCfg(_Strict):
+    """The repository lane: the gateway team's own tests (pytest and/or Go) run under coverage, and
+    its own plan of claims mapped to them. Paths are relative to the harness.yaml."""
+    path: str = "."                        # the team's repository
+    plan: Optional[str] = None             # a Markdown table or CSV: id, test name, [section, risk, wave, check]
+    mapping: Optional[str] = None          # YAML: claim id -> test ids, for links no marker or name gives
+    namespace: str = Field("team:", min_length=1)   # the team's ids never collide with the harness's CM-...
+    since: Optional[str] = None            # a git ref: the lane matrix counts tests added since
+    langs: Optional[list[Literal["python", "go"]]] = None   # default: what the repository holds
+    sources: Optional[list[str]] = None    # Python packages to measure (default: found in the repository)
+    timeout_s: float = Field(900, gt=0, le=7200)
+
+
 class Release(_Strict):
     """The release gate the report's decision line reads: a FAIL (or SAFE) of a claim in one of these
     waves, or of a load gate, blocks the release unless a waiver covers it."""
@@ -303,6 +316,7 @@ class HarnessConfig(_Strict):
     smoke: Optional[SmokeLane] = None  # None: `harness run` has no smoke matrix (`harness smoke` still works)
     claims: list[str] = []    # claim ids or id prefixes to run; empty: all
     release: Release = Release()
+    repo: Optional[RepoCfg] = None   # None: `harness run` has no repository lane (`harness repo` still works)
     waivers: Optional[str] = None   # a waivers file (known deviations, reason, expiry), relative to harness.yaml
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ import contextlib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from harness import catalog
 from harness.config import ConfigError, load, resolve_key
@@ -39,6 +39,7 @@ class RunOptions:
     smoke: bool = True          # run the smoke matrix when harness.yaml has `smoke:`
     history: Optional[Path] = None    # None: beside the output directory
     waivers: Optional[Path] = None    # None: harness.yaml's `waivers:`
+    repo: Any = None                  # a config.RepoCfg from `harness repo`, instead of harness.yaml's `repo:`
     argv: list[str] = field(default_factory=list)
 
 
@@ -52,7 +53,7 @@ def run(opts: RunOptions) -> int:
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
     env = LaneEnv(cfg, cfg_path, opts.out, redactor, key=key, workers=opts.workers, debug=opts.debug,
-                  matrices=opts.matrices, extra={"no_load": not opts.load, "no_smoke": not opts.smoke})
+                  matrices=opts.matrices, extra={"no_load": not opts.load, "no_smoke": not opts.smoke, "repo": opts.repo})
     plans = [(lane, lane.plan(env, selection)) for lane in lanes()]   # bad input stops here, before anything starts
     plans = [(lane, planned) for lane, planned in plans if planned]
     if not plans:
@@ -66,7 +67,8 @@ def run(opts: RunOptions) -> int:
     stream = StreamWriter(opts.out / "results.jsonl", redactor.data)
     terminal = Terminal(verbose=opts.verbose)
     stream.listen(terminal.on_event)
-    catalog_rows = [c.model_dump() for c in env.extra.get("catalog", [])]
+    claims_planned = any(lane.name == "claims" for lane, _ in plans)
+    catalog_rows = [c.model_dump() for c in env.extra.get("catalog", [])] if claims_planned else []
     catalog_rows += [{k: v for k, v in r.to_json().items() if k not in ("status", "reason", "evidence")}
                      for lane, planned in plans if lane.name != "claims" for r in planned]
     meta = provenance.describe(cfg, cfg_path, opts.matrices, opts.argv, {"version": "unknown", "source": "not asked: the gateway never started"},

@@ -5,6 +5,7 @@ results stream). A new lane is one module here and one line in `LANES`.
 claims.py  the claim catalog (conformance, resilience, chaos) through pytest + xdist
 load.py    load profiles with locust; stream buffering and the release gates as claims (CM-21.x)
 smoke.py   the provider smoke matrix behind a gateway of its own; one record per cell
+repo.py    the team's own tests and coverage, its plan of claims mapped to them (no gateway needed)
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class Lane(Protocol):
 def lanes() -> list[Lane]:
     from harness.lanes.claims import ClaimsLane
     from harness.lanes.load import LoadLane
+    from harness.lanes.repo import RepoLane
     from harness.lanes.smoke import SmokeLane
     # Load runs after every claim, alone: it would disturb timing-sensitive claims and they it.
-    return [ClaimsLane(), LoadLane(), SmokeLane()]
+    return [ClaimsLane(), LoadLane(), SmokeLane(), RepoLane()]

@@ -1,8 +1,8 @@
 """junit.xml: one test suite per lane, one test case per record, written with junitparser.
 
-Only PASS is a pass. FAIL, SAFE and PARTIAL are failures (the promise was not kept, or not
-shown); ERROR is an error (not judged); UNSUPPORTED, MISSING and NOT RUN are skipped with the
-reason; a waived finding is skipped with its waiver, until the waiver expires."""
+Only PASS is a pass. FAIL and SAFE are failures (the promise was not kept); ERROR is an error
+(not judged); PARTIAL, UNSUPPORTED, MISSING and NOT RUN are skipped with the status and reason;
+a waived finding is skipped with its waiver, until the waiver expires."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,8 @@ from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from harness.results.record import Record, Status
 
-FAILURES = (Status.FAIL, Status.SAFE, Status.PARTIAL)
-SKIPS = (Status.UNSUPPORTED, Status.MISSING, Status.NOT_RUN)
+FAILURES = (Status.FAIL, Status.SAFE)
+SKIPS = (Status.PARTIAL, Status.UNSUPPORTED, Status.MISSING, Status.NOT_RUN)
 
 
 def case_of(r: Record) -> TestCase:

@@ -78,6 +78,26 @@ def headline(loads: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def runtime_verdicts(rows: list[Record]) -> list[dict[str, Any]]:
+    """The team's claims beside what the harness saw at runtime: a team claim that names a harness
+    check (and params) is judged black-box by every harness claim running that check with those
+    params; "tested in the repo" and "holds at runtime" side by side, and whether they disagree."""
+    harness_rows = [r for r in rows if r.lane != "Repository"]
+    out = []
+    for r in rows:
+        if r.lane != "Repository" or r.id == "team:suite":
+            continue
+        check, params = r.evidence.get("harness_check"), r.evidence.get("harness_params") or {}
+        runtime = [h for h in harness_rows if check and h.check == check
+                   and all(h.params.get(k) == v for k, v in params.items())] if check else []
+        judged = [h for h in runtime if h.status in VERIFIED]
+        holds = (None if not judged else all(h.status == Status.PASS for h in judged))
+        tested = r.evidence.get("coverage", str(r.status))
+        out.append({"record": r, "coverage": tested, "check": check, "runtime": runtime, "holds": holds,
+                    "disagree": holds is not None and (holds != (tested == "COVERED"))})
+    return out
+
+
 def build(run: Run, log_path: Optional[Path] = None, history: Optional[dict[str, Any]] = None,
           trend: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
     meta = run.meta
@@ -138,7 +158,7 @@ def build(run: Run, log_path: Optional[Path] = None, history: Optional[dict[str,
     for r in findings + by_status[Status.ERROR] + by_status[Status.PARTIAL]:
         gaps[r.risk].append(r)
     waves = {w: [r for r in findings + by_status[Status.ERROR] if r.wave == w] for w in WAVE_TITLES}
-    failing = findings + by_status[Status.ERROR] + by_status[Status.PARTIAL]
+    failing = findings + by_status[Status.ERROR]   # PARTIAL is listed, but is no finding
     return {
         "meta": meta, "target": meta.get("target", {}), "gateway": meta.get("gateway", {}),
         "version": meta.get("harness_version", "?"), "command": meta.get("command", ""),
@@ -159,6 +179,7 @@ def build(run: Run, log_path: Optional[Path] = None, history: Optional[dict[str,
         "sections": sections, "heat": heat, "lanes": sorted({r.lane for r in rows}),
         "gaps": [(RISK_TITLES[k], gaps[k]) for k in RISK_TITLES if gaps.get(k)],
         "waves": [(WAVE_TITLES[w], waves[w]) for w in WAVE_TITLES if waves[w]],
-        "loads": loads, "smoke": smoke, "smoke_grid": smoke_grid, "history": history, "trend": trend or {},
+        "loads": loads, "smoke": smoke, "smoke_grid": smoke_grid,
+        "repo": {a["name"]: a["data"] for a in run.artifacts_of("Repository")}, "repo_claims": runtime_verdicts(rows), "history": history, "trend": trend or {},
         "log_path": str(log_path) if log_path else None,
     }

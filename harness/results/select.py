@@ -36,6 +36,6 @@ class Selection:
 
 
 def _id_matches(rid: str, prefix: str) -> bool:
-    """CM-2 selects CM-2 and CM-2.x, never CM-21; SMOKE selects every SMOKE-... cell."""
+    """CM-2 selects CM-2 and CM-2.x, never CM-21; SMOKE every SMOKE-... cell; team every team:... claim."""
     p = prefix.rstrip(".")
-    return rid == p or rid.startswith(p + ".") or rid.startswith(p + "-") or rid.startswith(p + "/")
+    return rid == p or any(rid.startswith(p + sep) for sep in ".-/:")
