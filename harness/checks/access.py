@@ -5,7 +5,7 @@ import os
 import time
 from typing import Any, Optional
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge, no_answer
+from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge, require_2xx, require_answer
 from harness.checks.failover import trail
 from harness.oracles import openai_chat as oc
 
@@ -25,9 +25,7 @@ def _all_providers(ctx: CheckContext, tag: str) -> list[dict[str, Any]]:
 
 
 def _refused(ctx: CheckContext, ex, tag: str, what: str) -> Verdict:
-    bad = no_answer(ex)
-    if bad:
-        return bad
+    require_answer(ex)
     statuses = ctx.cfg.promises.auth.statuses
     leaked = _all_providers(ctx, tag)
     violations = []
@@ -101,7 +99,7 @@ def enforced(ctx: CheckContext, aspect: str, slot: int) -> Verdict:
     if aspect == "headers":
         missing = [h for h in rl.headers if h.lower() not in over.headers]
         if over.status != rl.status:
-            return Verdict("FAIL", f"no refusal to inspect: request {rl.rpm + 1} got HTTP {over.status}", evidence)
+            raise Deviation(f"no refusal to inspect: request {rl.rpm + 1} got HTTP {over.status}", evidence)
         return judge([f"the {rl.status} lacks header(s) {missing}"] if missing else [], evidence,
                      f"the refusal carries {rl.headers}")
     if aspect == "not_forwarded":
@@ -127,9 +125,8 @@ def same_key(ctx: CheckContext, same: bool) -> Verdict:
         {"role": "user", "content": f"Once. [h:{tag}]"}]}, headers={header: k1})
     b = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {"model": model, "messages": [
         {"role": "user", "content": f"Once. [h:{tag}]"}]}, headers={header: k1 if same else f"harness-{tag}-2"})
-    bad = expect_2xx(a) or expect_2xx(b)
-    if bad:
-        return bad
+    require_2xx(a)
+    require_2xx(b)
     n = len(ctx.provider_of(model).journal(tag=tag))
     evidence = {"first": a.evidence(), "second": b.evidence()}
     if same:
@@ -151,9 +148,7 @@ def when_provider_omits(ctx: CheckContext, stream: bool = False) -> Verdict:
     if stream:
         from harness.oracles import openai_stream as os_
         ex = ctx.chat(model, tag, stream=True, stream_options={"include_usage": True})
-        bad = expect_2xx(ex)
-        if bad:
-            return bad
+        require_2xx(ex)
         s = os_.parse(ex.events)
         usages = [c["usage"] for c in s.chunks if c.get("usage") is not None]
         # Only presence and totals: where the usage chunk sits is CM-10.2.7's business.
@@ -162,7 +157,5 @@ def when_provider_omits(ctx: CheckContext, stream: bool = False) -> Verdict:
             violations += oc.usage_totals({"usage": usages[-1]})
         return judge(violations, {"exchange": ex.evidence()}, "an estimated usage chunk that adds up")
     ex = ctx.chat(model, tag)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     return judge(oc.usage_totals(ex.json()), {"exchange": ex.evidence()}, "an estimated usage that adds up")

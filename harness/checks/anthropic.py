@@ -1,7 +1,7 @@
 """Anthropic Messages API through the gateway, plain and streamed."""
 from __future__ import annotations
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge
+from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.openai_stream import _evidence
 from harness.oracles import anthropic as ao
 from harness.oracles import openai_stream as os_
@@ -16,16 +16,14 @@ def _model(ctx: CheckContext) -> str:
 @check("anthropic.shape")
 def shape(ctx: CheckContext) -> Verdict:
     ex = ctx.messages(_model(ctx), ctx.tag())
-    bad = expect_2xx(ex)
-    return bad or judge(ao.message_shape(ex.json()), {"exchange": ex.evidence()}, "Anthropic message shape")
+    require_2xx(ex)
+    return judge(ao.message_shape(ex.json()), {"exchange": ex.evidence()}, "Anthropic message shape")
 
 
 @check("anthropic.stream")
 def stream(ctx: CheckContext, oracle: str) -> Verdict:
     ex = ctx.messages(_model(ctx), ctx.tag(), stream=True)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     oracles = {"content_type": lambda: os_.content_type(ex.content_type),
                "event_lines": lambda: ao.event_lines_match(ex.events),
                "event_order": lambda: ao.event_order(ex.events),
@@ -37,9 +35,8 @@ def stream(ctx: CheckContext, oracle: str) -> Verdict:
 def text_equals_plain(ctx: CheckContext) -> Verdict:
     model = _model(ctx)
     plain, streamed = ctx.messages(model, ctx.tag()), ctx.messages(model, ctx.tag(), stream=True)
-    bad = expect_2xx(plain) or expect_2xx(streamed)
-    if bad:
-        return bad
+    require_2xx(plain)
+    require_2xx(streamed)
     a, b = ao.text(plain.json()), ao.stream_text(streamed.events)
     return judge([] if a == b else [f"streamed text {b!r} differs from plain text {a!r}"],
                  {"plain": plain.evidence(), "streamed": _evidence(streamed)}, "streamed text equals plain text")
@@ -49,9 +46,7 @@ def text_equals_plain(ctx: CheckContext) -> Verdict:
 def matches_provider(ctx: CheckContext) -> Verdict:
     model, tag = _model(ctx), ctx.tag()
     ex = ctx.messages(model, tag)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     entries = ctx.journal(model, tag)
     want = entries[0]["answer_text"] if len(entries) == 1 else None
     got = ao.text(ex.json())

@@ -66,26 +66,24 @@ class NotJudged(Outcome):
 
 
 def judge(violations: list[str], evidence: dict[str, Any], ok: str) -> Verdict:
+    """The PASS verdict `ok` when there are no violations; else raises Deviation naming the first three."""
     if violations:
-        return Verdict(FAIL, "; ".join(violations[:3]) + (f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""),
+        raise Deviation("; ".join(violations[:3]) + (f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""),
                         {**evidence, "violations": violations})
     return Verdict(PASS, ok, evidence)
 
 
-def no_answer(ex: Exchange, what: str = "the gateway") -> Optional[Verdict]:
-    """A FAIL when the exchange did not complete (hang, reset, garbage), else None."""
+def require_answer(ex: Exchange, what: str = "the gateway") -> None:
+    """Raises Deviation when the exchange did not complete (hang, reset, garbage)."""
     if ex.error:
-        return Verdict(FAIL, f"{what} gave no complete answer: {ex.error}", {"exchange": ex.evidence()})
-    return None
+        raise Deviation(f"{what} gave no complete answer: {ex.error}", {"exchange": ex.evidence()})
 
 
-def expect_2xx(ex: Exchange) -> Optional[Verdict]:
-    bad = no_answer(ex)
-    if bad:
-        return bad
+def require_2xx(ex: Exchange) -> None:
+    """Raises Deviation unless the exchange completed with a 2xx status."""
+    require_answer(ex)
     if ex.status is None or not 200 <= ex.status < 300:
-        return Verdict(FAIL, f"expected a 2xx answer, got HTTP {ex.status}", {"exchange": ex.evidence()})
-    return None
+        raise Deviation(f"expected a 2xx answer, got HTTP {ex.status}", {"exchange": ex.evidence()})
 
 
 class CheckContext:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge
+from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge
 from harness.checks.failover import fail_primary, trail
 from harness.config import Breaker
 
@@ -44,9 +44,10 @@ class _Rig:
         self.prov.clear_script(self.tag)
         return self.failures() >= target
 
-    def early(self, n: int) -> Verdict:
-        return Verdict("FAIL", f"the provider stopped getting traffic after {self.failures()} failure(s), "
-                               f"before {n}: the breaker opened early", self.evidence())
+    def early(self, n: int) -> Deviation:
+        """The FAIL to raise when fail(n) found the breaker opened before n failures."""
+        return Deviation(f"the provider stopped getting traffic after {self.failures()} failure(s), "
+                         f"before {n}: the breaker opened early", self.evidence())
 
     def send(self, n: int = 1) -> None:
         for _ in range(n):
@@ -67,7 +68,7 @@ def below_threshold(ctx: CheckContext, slot: int) -> Verdict:
     rig = _Rig(ctx, slot)
     n = _threshold(rig.b)
     if n > 1 and not rig.fail(n - 1):
-        return rig.early(n - 1)
+        raise rig.early(n - 1)
     before = len(rig.primary())
     rig.send()
     got = len(rig.primary()) - before
@@ -79,7 +80,7 @@ def below_threshold(ctx: CheckContext, slot: int) -> Verdict:
 def opens(ctx: CheckContext, slot: int) -> Verdict:
     rig = _Rig(ctx, slot)
     if not rig.fail(_threshold(rig.b)):
-        return rig.early(_threshold(rig.b))
+        raise rig.early(_threshold(rig.b))
     before = len(rig.primary())
     t0 = time.monotonic()
     rig.send(3)
@@ -99,7 +100,7 @@ def after_cooldown(ctx: CheckContext, slot: int, outcome: str) -> Verdict:
     if outcome == "failure" and not rig.b.half_open:
         raise Unsupported("the gateway's breaker has no half-open state: after a cooldown it counts failures anew")
     if not rig.fail(_threshold(rig.b)):
-        return rig.early(_threshold(rig.b))
+        raise rig.early(_threshold(rig.b))
     time.sleep(rig.b.cooldown_s + 0.5)
     if outcome == "failure":
         fail_primary(ctx, rig.model, rig.tag, 503, times=1)
@@ -123,7 +124,7 @@ def after_cooldown(ctx: CheckContext, slot: int, outcome: str) -> Verdict:
 def independent(ctx: CheckContext, slot: int, other_slot: int) -> Verdict:
     rig, other = _Rig(ctx, slot), _Rig(ctx, other_slot)
     if not rig.fail(_threshold(rig.b)):
-        return rig.early(_threshold(rig.b))
+        raise rig.early(_threshold(rig.b))
     before = len(other.primary())
     other.send(2)
     got = len(other.primary()) - before
@@ -140,11 +141,11 @@ def success_resets(ctx: CheckContext, slot: int) -> Verdict:
     if n < 2:
         raise Unsupported("a threshold of 1 leaves nothing to reset")
     if not rig.fail(n - 1):
-        return rig.early(n - 1)
+        raise rig.early(n - 1)
     rig.send()                      # a success in between
     if not rig.fail(n - 1):
-        return Verdict("FAIL", f"{n - 1} failures, a success, then the provider stopped getting traffic "
-                               f"after {rig.failures()} failures in all: the success did not reset the count", rig.evidence())
+        raise Deviation(f"{n - 1} failures, a success, then the provider stopped getting traffic "
+                        f"after {rig.failures()} failures in all: the success did not reset the count", rig.evidence())
     before = len(rig.primary())
     rig.send()
     got = len(rig.primary()) - before
@@ -159,7 +160,7 @@ def flapping_recovery(ctx: CheckContext, slot: int) -> Verdict:
     rig = _Rig(ctx, slot)
     b = rig.b
     if not rig.fail(b.opens_after):         # down: enough failures to open
-        return rig.early(b.opens_after)
+        raise rig.early(b.opens_after)
     t_open = time.monotonic()
     deadline = t_open + b.cooldown_s * 2 + 3
     while time.monotonic() < deadline:      # keep asking all through the cooldown and after it

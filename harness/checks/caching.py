@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge
+from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.failover import trail
 from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
@@ -18,8 +18,7 @@ def _setup(ctx: CheckContext) -> tuple[Any, str, str]:
 
 
 def _ask(ctx: CheckContext, model: str, tag: str, prompt: str = "Cache me.", **extra: Any):
-    ex = ctx.chat(model, tag, prompt=prompt, **extra)
-    return ex, expect_2xx(ex)
+    return ctx.chat(model, tag, prompt=prompt, **extra)
 
 
 def _upstream(ctx: CheckContext, model: str, tag: str) -> list[dict[str, Any]]:
@@ -29,10 +28,10 @@ def _upstream(ctx: CheckContext, model: str, tag: str) -> list[dict[str, Any]]:
 @check("cache.identical_hits")
 def identical_hits(ctx: CheckContext) -> Verdict:
     c, model, tag = _setup(ctx)
-    a, bad_a = _ask(ctx, model, tag)
-    b, bad_b = _ask(ctx, model, tag)
-    if bad_a or bad_b:
-        return bad_a or bad_b
+    a = _ask(ctx, model, tag)
+    b = _ask(ctx, model, tag)
+    require_2xx(a)
+    require_2xx(b)
     n = len(_upstream(ctx, model, tag))
     violations = [] if n == 1 else [f"two identical requests reached the provider {n} times"]
     if oc.text(a.json()) != oc.text(b.json()):
@@ -47,21 +46,19 @@ def varies_on(ctx: CheckContext, field: str) -> Verdict:
     c, model, tag = _setup(ctx)
     if field not in c.varies_on:
         raise Unsupported(f"the gateway's cache key does not include {field!r} (promises.cache.varies_on)")
-    first, bad = _ask(ctx, model, tag, temperature=0.2)
-    if bad:
-        return bad
+    first = _ask(ctx, model, tag, temperature=0.2)
+    require_2xx(first)
     other_model = model
     if field == "model":
         other_model = ctx.role("cache_other")
-        second, bad = _ask(ctx, other_model, tag, temperature=0.2)
+        second = _ask(ctx, other_model, tag, temperature=0.2)
     elif field == "messages":
-        second, bad = _ask(ctx, model, tag, prompt="Cache me too.", temperature=0.2)
+        second = _ask(ctx, model, tag, prompt="Cache me too.", temperature=0.2)
     elif field == "temperature":
-        second, bad = _ask(ctx, model, tag, temperature=0.7)
+        second = _ask(ctx, model, tag, temperature=0.7)
     else:
         raise Unsupported(f"no way to vary {field!r}")
-    if bad:
-        return bad
+    require_2xx(second)
     entries = ctx.attempts(tag, [model, other_model])
     return judge([] if len(entries) == 2 else [f"a request differing in {field} reached the provider {len(entries)} time(s) in all: "
                                                "it was served from the cache"],
@@ -74,12 +71,12 @@ def ttl_expiry(ctx: CheckContext) -> Verdict:
     c, model, tag = _setup(ctx)
     if c.ttl_s > 30:
         raise Unsupported(f"a cache TTL of {c.ttl_s}s is too long to wait for; shorten promises.cache.ttl_s for tests")
-    _, bad = _ask(ctx, model, tag)
-    _, bad2 = _ask(ctx, model, tag)            # a hit inside the TTL
+    first = _ask(ctx, model, tag)
+    second = _ask(ctx, model, tag)            # a hit inside the TTL
     time.sleep(c.ttl_s + 1.0)
-    third, bad3 = _ask(ctx, model, tag)        # a miss after it
-    if bad or bad2 or bad3:
-        return bad or bad2 or bad3
+    third = _ask(ctx, model, tag)             # a miss after it
+    for ex in (first, second, third):
+        require_2xx(ex)
     n = len(_upstream(ctx, model, tag))
     return judge([] if n == 2 else [f"expected 2 upstream calls (first, then after the {c.ttl_s}s TTL), got {n}"],
                  {"third": third.evidence(), "upstream": trail(_upstream(ctx, model, tag))},
@@ -90,13 +87,10 @@ def ttl_expiry(ctx: CheckContext) -> Verdict:
 def stream_consistent(ctx: CheckContext) -> Verdict:
     """A plain answer and a streamed one for the same request carry the same text, cached or not."""
     c, model, tag = _setup(ctx)
-    plain, bad = _ask(ctx, model, tag)
-    if bad:
-        return bad
+    plain = _ask(ctx, model, tag)
+    require_2xx(plain)
     streamed = ctx.chat(model, tag, prompt="Cache me.", stream=True)
-    bad = expect_2xx(streamed)
-    if bad:
-        return bad
+    require_2xx(streamed)
     s = os_.parse(streamed.events)
     violations = os_.well_formed(s) + os_.ends_with_done(s)
     if os_.text(s) != oc.text(plain.json()):

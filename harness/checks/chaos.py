@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check
+from harness.checks.base import PASS, CheckContext, Deviation, NotJudged, Unsupported, Verdict, check
 from harness.checks.failover import trail
 from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
@@ -100,8 +100,8 @@ def scenario(ctx: CheckContext, expect: str, toxics: Optional[list[dict[str, Any
     provider = ctx.cfg.model(model).provider
     baseline = _serving_normally(ctx, model, stream)
     if baseline["error"]:
-        return Verdict("ERROR", f"not judged: before any fault the gateway was {baseline['error']} "
-                                "(still recovering from an earlier scenario?)", {"baseline": baseline})
+        raise NotJudged(f"not judged: before any fault the gateway was {baseline['error']} "
+                        "(still recovering from an earlier scenario?)", {"baseline": baseline})
     tag = ctx.tag()
     faults = _Faults(ctx, link or provider, tag)
     if script:
@@ -129,25 +129,24 @@ def scenario(ctx: CheckContext, expect: str, toxics: Optional[list[dict[str, Any
         evidence["fault_at_s"] = round(injected_at[0] - t0, 3)
     if stream:
         evidence["events"] = [e.raw.decode("utf-8", "replace") for e in ex.events[-6:]]
-    verdict = _judge(ctx, model, tag, ex, stream, expect, elapsed, bound)
-    verdict.evidence = {**evidence, **verdict.evidence}
+    passed, reason = _judge(ctx, model, tag, ex, stream, expect, elapsed, bound)
     if lift_errors:   # a fault that outlives its scenario would taint every claim after it
         raise RuntimeError(f"could not lift the faults: {lift_errors}")
-    if verdict.status == "PASS":
-        recovered = _serving_normally(ctx, model, stream)
-        verdict.evidence["recovery"] = recovered
-        if recovered["error"]:
-            return Verdict("FAIL", f"{verdict.reason}; but after the fault was lifted it was {recovered['error']}",
-                           verdict.evidence)
-        verdict.reason += f"; recovered in {recovered['after_s']:.1f}s"
-    return verdict
+    if not passed:
+        raise Deviation(reason, evidence)
+    recovered = _serving_normally(ctx, model, stream)
+    evidence["recovery"] = recovered
+    if recovered["error"]:
+        raise Deviation(f"{reason}; but after the fault was lifted it was {recovered['error']}", evidence)
+    return Verdict(PASS, f"{reason}; recovered in {recovered['after_s']:.1f}s", evidence)
 
 
 def _judge(ctx: CheckContext, model: str, tag: str, ex, stream: bool, expect: str, elapsed: float,
-           bound: float) -> Verdict:
+           bound: float) -> tuple[bool, str]:
+    """Whether the caller's outcome keeps the promise `expect`, and why."""
     if elapsed > bound:
-        return Verdict("FAIL", f"the caller waited {elapsed:.1f}s, beyond the {bound:.1f}s the promises allow"
-                               f"{': ' + ex.error if ex.error else ''}")
+        return False, (f"the caller waited {elapsed:.1f}s, beyond the {bound:.1f}s the promises allow"
+                       f"{': ' + ex.error if ex.error else ''}")
     if stream:
         s = os_.parse(ex.events)
         complete = s.done and os_.finish_reason_value(s) is not None and not ex.error
@@ -159,29 +158,28 @@ def _judge(ctx: CheckContext, model: str, tag: str, ex, stream: bool, expect: st
     wrong = _text_ok(ctx, model, tag, text) if complete else None
     if expect == "complete":
         if not complete:
-            return Verdict("FAIL", f"the answer did not complete: {ex.error or f'HTTP {ex.status}'}")
+            return False, f"the answer did not complete: {ex.error or f'HTTP {ex.status}'}"
         if wrong:
-            return Verdict("FAIL", f"the answer completed but is corrupted: {wrong}")
+            return False, f"the answer completed but is corrupted: {wrong}"
         primary = ctx.provider_of(model).name
         others = sorted({e["provider"] for p in ctx.providers.values() for e in p.journal(tag=tag)} - {primary})
         if others:
-            return Verdict("FAIL", f"the fault stayed inside the promises, yet the gateway abandoned {primary!r} "
-                                   f"for {others}")
-        return Verdict("PASS", f"the whole answer arrived intact from {primary!r} in {elapsed:.1f}s")
+            return False, f"the fault stayed inside the promises, yet the gateway abandoned {primary!r} for {others}"
+        return True, f"the whole answer arrived intact from {primary!r} in {elapsed:.1f}s"
     # clean_failure: a correct answer (failover, or the fault was survived) or a clean error
     if complete:
         if wrong:
-            return Verdict("FAIL", f"a damaged answer was passed off as complete: {wrong}")
-        return Verdict("PASS", f"the caller got a whole, correct answer in {elapsed:.1f}s (failover or survived)")
+            return False, f"a damaged answer was passed off as complete: {wrong}"
+        return True, f"the caller got a whole, correct answer in {elapsed:.1f}s (failover or survived)"
     if stream and ex.status == 200:
-        return Verdict("PASS", f"the stream was ended without being marked complete after {elapsed:.1f}s "
-                               f"({ex.error or 'no [DONE]/finish_reason'})")
+        return True, (f"the stream was ended without being marked complete after {elapsed:.1f}s "
+                      f"({ex.error or 'no [DONE]/finish_reason'})")
     if ex.error:
-        return Verdict("PASS", f"the connection was closed cleanly after {elapsed:.1f}s: {ex.error}")
+        return True, f"the connection was closed cleanly after {elapsed:.1f}s: {ex.error}"
     body = ex.json()
     if ex.status and ex.status >= 400 and isinstance(body, dict) and "error" in body:
-        return Verdict("PASS", f"a clean HTTP {ex.status} error after {elapsed:.1f}s")
-    return Verdict("FAIL", f"neither an answer nor a clean error: HTTP {ex.status}, body {ex.body[:200]!r}")
+        return True, f"a clean HTTP {ex.status} error after {elapsed:.1f}s"
+    return False, f"neither an answer nor a clean error: HTTP {ex.status}, body {ex.body[:200]!r}"
 
 
 def _serving_normally(ctx: CheckContext, model: str, stream: bool) -> dict[str, Any]:
@@ -221,16 +219,16 @@ def client_disconnect(ctx: CheckContext) -> Verdict:
         entries = prov.journal(tag=tag)
     evidence = {"exchange": ex.evidence(), "upstream": entries}
     if not entries:
-        return Verdict("FAIL", "the request never reached the provider", evidence)
+        raise Deviation("the request never reached the provider", evidence)
     e = entries[0]
     if e["completed"]:
-        return Verdict("FAIL", f"the upstream stream ran to the end ({e['chunks_sent']} chunks) after the client left: "
-                               "it was not cancelled", evidence)
+        raise Deviation(f"the upstream stream ran to the end ({e['chunks_sent']} chunks) after the client left: "
+                        "it was not cancelled", evidence)
     if not e["t_done"]:
-        return Verdict("FAIL", "10s after the client left, the upstream stream was still running", evidence)
+        raise Deviation("10s after the client left, the upstream stream was still running", evidence)
     others = ctx.chat(model, ctx.tag())
     if others.status != 200:
-        return Verdict("FAIL", f"after a client left, the next request got HTTP {others.status}", evidence)
+        raise Deviation(f"after a client left, the next request got HTTP {others.status}", evidence)
     return Verdict("PASS", f"the upstream stream was cancelled after {e['chunks_sent']} of 60+ chunks "
                            f"({e['t_done'] - e['t_received']:.1f}s) and the gateway kept serving", evidence)
 
@@ -259,11 +257,11 @@ def websocket_drop(ctx: CheckContext) -> Verdict:
     try:
         s1 = Session(url, headers)
     except WSError as exc:
-        return Verdict("FAIL", str(exc), evidence)
+        raise Deviation(str(exc), evidence)
     try:
         why = s1.recv_until(lambda e: e.get("type") == "session.created", 10)
         if why:
-            return Verdict("FAIL", f"no session.created: {why}", {**evidence, "events": s1.events})
+            raise Deviation(f"no session.created: {why}", {**evidence, "events": s1.events})
         ask(s1, first)
         deltas = 0
 
@@ -273,7 +271,7 @@ def websocket_drop(ctx: CheckContext) -> Verdict:
             return deltas >= 3
         why = s1.recv_until(three_deltas, 15)
         if why:
-            return Verdict("FAIL", f"the first response never streamed: {why}", {**evidence, "events": s1.events[-5:]})
+            raise Deviation(f"the first response never streamed: {why}", {**evidence, "events": s1.events[-5:]})
     finally:
         s1.drop()
     t_drop = time.time()
@@ -284,16 +282,16 @@ def websocket_drop(ctx: CheckContext) -> Verdict:
         entries = prov.journal(tag=first)
     evidence["dropped_upstream"] = entries
     if not entries:
-        return Verdict("FAIL", "the dropped session's response never reached the provider", evidence)
+        raise Deviation("the dropped session's response never reached the provider", evidence)
     e = entries[0]
     if e["completed"] or not e["t_done"]:
-        return Verdict("FAIL", f"the upstream response ran on after the client dropped ({e['chunks_sent']} of 40 deltas"
-                               f"{', to the end' if e['completed'] else ', still running after 10s'}): a leaked stream", evidence)
+        raise Deviation(f"the upstream response ran on after the client dropped ({e['chunks_sent']} of 40 deltas"
+                        f"{', to the end' if e['completed'] else ', still running after 10s'}): a leaked stream", evidence)
     evidence["upstream_cancelled_after_s"] = round(max(0.0, e["t_done"] - t_drop), 3)
     try:
         s2 = Session(url, headers)
     except WSError as exc:
-        return Verdict("FAIL", f"reconnecting failed: {exc}", evidence)
+        raise Deviation(f"reconnecting failed: {exc}", evidence)
     try:
         why = s2.recv_until(lambda e: e.get("type") == "session.created", 10) or None
         if not why:
@@ -301,14 +299,14 @@ def websocket_drop(ctx: CheckContext) -> Verdict:
             why = s2.recv_until(lambda e: e.get("type") == "response.done", 20)
         evidence["reconnected_events"] = [ev.get("type") for ev in s2.events]
         if why:
-            return Verdict("FAIL", f"after reconnecting, no complete response: {why}", evidence)
+            raise Deviation(f"after reconnecting, no complete response: {why}", evidence)
         text = "".join(ev.get("delta", "") for ev in s2.events if ev.get("type") == "response.output_text.delta")
         want = [x["answer_text"] for x in prov.journal(tag=second)]
         if [text] != want:
-            return Verdict("FAIL", f"after reconnecting the text was {text!r}; the provider sent {want!r} "
-                                   "(duplicated or left-over output)", evidence)
+            raise Deviation(f"after reconnecting the text was {text!r}; the provider sent {want!r} "
+                            "(duplicated or left-over output)", evidence)
         if sum(ev.get("type") == "response.done" for ev in s2.events) != 1:
-            return Verdict("FAIL", "after reconnecting, more than one response.done arrived", evidence)
+            raise Deviation("after reconnecting, more than one response.done arrived", evidence)
     finally:
         s2.close()
     return Verdict("PASS", f"the upstream stream was cancelled {evidence['upstream_cancelled_after_s']}s after the drop "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.checks.base import CheckContext, Verdict, check, judge, no_answer
+from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_answer
 from harness.oracles import errors as eo
 
 # Broken request bodies, by name. Each must be refused as the client's fault.
@@ -31,9 +31,7 @@ def _raw(case: str, model: str) -> bytes:
 @check("errors.refused_cleanly")
 def refused_cleanly(ctx: CheckContext, case: str) -> Verdict:
     ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, raw=_raw(case, ctx.model("openai")))
-    bad = no_answer(ex)
-    if bad:
-        return bad
+    require_answer(ex)
     violations = eo.client_error_status(ex.status, ex.error)
     if ex.status and ex.status >= 400:
         violations += eo.openai_error_object(ex.json())
@@ -44,12 +42,10 @@ def refused_cleanly(ctx: CheckContext, case: str) -> Verdict:
 def anthropic_refused_cleanly(ctx: CheckContext) -> Verdict:
     """A Messages request without max_tokens is the client's fault."""
     if "anthropic_messages" not in ctx.cfg.target.protocols:
-        return Verdict("UNSUPPORTED", "the gateway does not expose the Anthropic Messages API")
+        raise Unsupported("the gateway does not expose the Anthropic Messages API")
     body = {"model": ctx.model("anthropic"), "messages": "hello"}
     ex = ctx.gateway.request("POST", ctx.cfg.target.paths.messages, body,
                              headers={"anthropic-version": "2023-06-01"})
-    bad = no_answer(ex)
-    if bad:
-        return bad
+    require_answer(ex)
     return judge(eo.client_error_status(ex.status, ex.error), {"exchange": ex.evidence()},
                  f"refused with HTTP {ex.status}")

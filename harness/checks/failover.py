@@ -1,9 +1,9 @@
 """Failover: a failing primary, and whether (and how cleanly) the gateway moved down the chain."""
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Optional, Union
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge, no_answer
+from harness.checks.base import SAFE, CheckContext, Deviation, Unsupported, Verdict, check, judge, require_2xx
 from harness.client.http import Exchange
 from harness.oracles import errors as eo
 from harness.oracles import openai_chat as oc
@@ -32,6 +32,15 @@ def fail_primary(ctx: CheckContext, model: str, tag: str, fault: Fault, times: i
                     body={"error": {"message": f"scripted {fault}", "type": "harness_fault", "code": fault}})
 
 
+def not_2xx(ex: Exchange) -> Optional[str]:
+    """Why the exchange is not a complete 2xx answer (require_2xx's reason), or None when it is."""
+    try:
+        require_2xx(ex)
+    except Deviation as exc:
+        return exc.reason
+    return None
+
+
 def _clean_error(ex: Exchange) -> list[str]:
     return eo.openai_error_object(ex.json()) if ex.status and ex.status >= 400 else [f"HTTP {ex.status}"]
 
@@ -56,23 +65,25 @@ def on_fault(ctx: CheckContext, fault: Fault) -> Verdict:
     promised = ctx.policy.fails_over(fault)
     if promised:
         if moved:
-            bad = expect_2xx(ex) or judge(oc.full_shape(ex.json()), evidence, "")
-            if bad.status != "PASS":
-                return Verdict("FAIL", f"failed over on {fault} but the caller did not get one clean answer: {bad.reason}", evidence)
+            try:
+                require_2xx(ex)
+                judge(oc.full_shape(ex.json()), evidence, "")
+            except Deviation as exc:
+                raise Deviation(f"failed over on {fault} but the caller did not get one clean answer: {exc.reason}",
+                                evidence) from None
             return Verdict("PASS", f"on {fault} the gateway failed over to {chain[0]!r} and answered 200", evidence)
         if not ex.error and ex.status and ex.status >= 400 and not _clean_error(ex):
-            return Verdict("SAFE", f"promised failover on {fault} did not happen, but the caller got a clean "
-                                   f"HTTP {ex.status} error", evidence)
-        return Verdict("FAIL", f"promised failover on {fault} did not happen: "
-                               f"{ex.error or f'HTTP {ex.status}'}", evidence)
+            raise Deviation(f"promised failover on {fault} did not happen, but the caller got a clean "
+                            f"HTTP {ex.status} error", evidence, status=SAFE)
+        raise Deviation(f"promised failover on {fault} did not happen: "
+                        f"{ex.error or f'HTTP {ex.status}'}", evidence)
     if moved:
-        return Verdict("FAIL", f"failed over on {fault}, which the gateway promises not to do "
-                               f"(the request was sent to {chain[0]!r} too)", evidence)
-    bad = no_answer(ex)
-    if bad:
-        return Verdict("FAIL", f"no failover on {fault} as promised, but no clean answer: {ex.error}", evidence)
+        raise Deviation(f"failed over on {fault}, which the gateway promises not to do "
+                        f"(the request was sent to {chain[0]!r} too)", evidence)
+    if ex.error:
+        raise Deviation(f"no failover on {fault} as promised, but no clean answer: {ex.error}", evidence)
     if ex.status is not None and ex.status < 400:
-        return Verdict("FAIL", f"no failover on {fault}, yet the caller got HTTP {ex.status}: the failure was hidden", evidence)
+        raise Deviation(f"no failover on {fault}, yet the caller got HTTP {ex.status}: the failure was hidden", evidence)
     return judge(_clean_error(ex), evidence, f"no failover on {fault}, as promised; the caller got HTTP {ex.status}")
 
 
@@ -93,9 +104,8 @@ def transparent(ctx: CheckContext) -> Verdict:
     """After a failover the caller sees one clean answer: the backup's text, no error leaking through."""
     model, chain, tag, ex, entries = _failed_over(ctx)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
-    bad = expect_2xx(ex)
-    if bad:
-        return Verdict("FAIL", bad.reason, evidence)
+    if why := not_2xx(ex):
+        raise Deviation(why, evidence)
     body = ex.json()
     answered = [e for e in entries if e["status"] == 200]
     violations = oc.full_shape(body)
@@ -124,8 +134,8 @@ def chain_order(ctx: CheckContext) -> Verdict:
     dedup = [o for i, o in enumerate(order) if i == 0 or order[i - 1] != o]
     want = ["primary", chain[0], chain[1]]
     violations = [] if dedup == want else [f"attempts went {dedup}, the chain is {want}"]
-    if not violations and (bad := expect_2xx(ex)):
-        violations.append(bad.reason)
+    if not violations and (why := not_2xx(ex)):
+        violations.append(why)
     return judge(violations, evidence, f"attempts followed the chain {want}")
 
 
@@ -134,9 +144,8 @@ def stream(ctx: CheckContext) -> Verdict:
     """A stream whose primary fails before the first byte comes, whole, from the fallback."""
     model, chain, tag, ex, entries = _failed_over(ctx, stream=True)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
-    bad = expect_2xx(ex)
-    if bad:
-        return Verdict("FAIL", bad.reason, evidence)
+    if why := not_2xx(ex):
+        raise Deviation(why, evidence)
     s = os_.parse(ex.events)
     violations = os_.well_formed(s) + os_.ends_with_done(s) + os_.single_finish_reason_last(s)
     answered = [e for e in entries if e["status"] == 200]
@@ -164,8 +173,9 @@ def not_when_healthy(ctx: CheckContext) -> Verdict:
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
     providers = [e["provider"] for e in entries]
     want = [ctx.provider_of(model).name]
-    return expect_2xx(ex) or judge([] if providers == want else [f"a healthy request went to {providers}, expected {want}"],
-                                   evidence, "a healthy primary served alone")
+    require_2xx(ex)
+    return judge([] if providers == want else [f"a healthy request went to {providers}, expected {want}"],
+                 evidence, "a healthy primary served alone")
 
 
 @check("failover.reports_model")
@@ -174,9 +184,7 @@ def reports_model(ctx: CheckContext) -> Verdict:
     if promise == "any":
         raise Unsupported("the gateway promises nothing about `model` after a failover (promises.failover.reports_model)")
     model, chain, tag, ex, entries = _failed_over(ctx)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     got = (ex.json() or {}).get("model")
     target = chain[0] if promise == "answering" else model
     accepted = {target, ctx.cfg.model(target).upstream}
@@ -187,9 +195,7 @@ def reports_model(ctx: CheckContext) -> Verdict:
 @check("failover.usage_present")
 def usage_present(ctx: CheckContext) -> Verdict:
     model, chain, tag, ex, entries = _failed_over(ctx)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     answered = [e for e in entries if e["status"] == 200]
     got = (ex.json() or {}).get("usage")
     want = answered[-1]["answer_usage"] if answered else None
@@ -205,9 +211,7 @@ def metadata_header(ctx: CheckContext) -> Verdict:
     if not header:
         raise Unsupported("the gateway promises no header naming the answering provider (promises.failover.metadata_header)")
     model, chain, tag, ex, entries = _failed_over(ctx)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     value = ex.headers.get(header.lower())
     backup_url = ctx.provider_of(chain[0]).url.split("//")[-1]
     primary_url = ctx.provider_of(model).url.split("//")[-1]

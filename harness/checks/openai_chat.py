@@ -1,7 +1,7 @@
 """OpenAI chat completions, non-streamed: shape, JSON mode, tool calls, end-to-end fidelity."""
 from __future__ import annotations
 
-from harness.checks.base import CheckContext, Verdict, check, expect_2xx, judge
+from harness.checks.base import CheckContext, Deviation, Verdict, check, judge, require_2xx
 from harness.oracles import openai_chat as oc
 
 WEATHER_TOOL = {"type": "function", "function": {
@@ -16,9 +16,7 @@ TIME_TOOL = {"type": "function", "function": {
 def shape(ctx: CheckContext, oracle: str) -> Verdict:
     """One plain request; the named shape oracle judges the body."""
     ex = ctx.chat(ctx.model("openai"), ctx.tag())
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     return judge(oc.SHAPE[oracle](ex.json()), {"exchange": ex.evidence()}, f"{oracle} conforms")
 
 
@@ -27,13 +25,11 @@ def matches_provider(ctx: CheckContext, field: str) -> Verdict:
     """The caller gets what the provider answered: the same text, or the same usage."""
     model, tag = ctx.model("openai"), ctx.tag()
     ex = ctx.chat(model, tag)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     entries = ctx.journal(model, tag)
     if len(entries) != 1:
-        return Verdict("FAIL", f"expected one upstream request, the provider journal has {len(entries)}",
-                       {"exchange": ex.evidence(), "journal": entries})
+        raise Deviation(f"expected one upstream request, the provider journal has {len(entries)}",
+                        {"exchange": ex.evidence(), "journal": entries})
     upstream = entries[0]
     body = ex.json()
     if field == "content":
@@ -50,17 +46,15 @@ def matches_provider(ctx: CheckContext, field: str) -> Verdict:
 def json_mode(ctx: CheckContext) -> Verdict:
     ex = ctx.chat(ctx.model("openai"), ctx.tag(), prompt="Answer in JSON.",
                   response_format={"type": "json_object"})
-    bad = expect_2xx(ex)
-    return bad or judge(oc.json_content(ex.json()), {"exchange": ex.evidence()}, "JSON mode content is a JSON object")
+    require_2xx(ex)
+    return judge(oc.json_content(ex.json()), {"exchange": ex.evidence()}, "JSON mode content is a JSON object")
 
 
 @check("openai_chat.tool_calls")
 def tool_calls(ctx: CheckContext, parallel: bool = False) -> Verdict:
     tools = [WEATHER_TOOL, TIME_TOOL] if parallel else [WEATHER_TOOL]
     ex = ctx.chat(ctx.model("openai"), ctx.tag(), prompt="What is the weather in Paris?", tools=tools)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     names = [t["function"]["name"] for t in tools]
     return judge(oc.tool_calls_shape(ex.json(), expected_names=names), {"exchange": ex.evidence()},
                  f"{len(names)} tool call(s) in the OpenAI shape")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks.base import CheckContext, Verdict, check, expect_2xx, judge, no_answer
+from harness.checks.base import CheckContext, Verdict, check, judge, require_2xx, require_answer
 from harness.checks.openai_chat import TIME_TOOL, WEATHER_TOOL
 from harness.client.http import Exchange
 from harness.oracles import errors as eo
@@ -38,25 +38,21 @@ ORACLES = {
 @check("openai_stream.content_type")
 def content_type(ctx: CheckContext) -> Verdict:
     ex, _ = _stream(ctx)
-    bad = expect_2xx(ex)
-    return bad or judge(os_.content_type(ex.content_type), _evidence(ex), "text/event-stream")
+    require_2xx(ex)
+    return judge(os_.content_type(ex.content_type), _evidence(ex), "text/event-stream")
 
 
 @check("openai_stream.shape")
 def shape(ctx: CheckContext, oracle: str, include_usage: bool = False) -> Verdict:
     ex, s = _stream(ctx, include_usage)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     return judge(os_.well_formed(s) + ORACLES[oracle](s), _evidence(ex), f"{oracle} conforms")
 
 
 @check("openai_stream.options_without_stream_refused")
 def options_without_stream(ctx: CheckContext) -> Verdict:
     ex = ctx.chat(ctx.model("openai"), ctx.tag(), stream_options={"include_usage": True})
-    bad = no_answer(ex)
-    if bad:
-        return bad
+    require_answer(ex)
     return judge(eo.client_error_status(ex.status, ex.error) + (eo.openai_error_object(ex.json()) if ex.status and ex.status >= 400 else []),
                  {"exchange": ex.evidence()}, f"refused with HTTP {ex.status}")
 
@@ -66,9 +62,8 @@ def text_equals_plain(ctx: CheckContext) -> Verdict:
     model = ctx.model("openai")
     plain = ctx.chat(model, ctx.tag())
     streamed = ctx.chat(model, ctx.tag(), stream=True)
-    bad = expect_2xx(plain) or expect_2xx(streamed)
-    if bad:
-        return bad
+    require_2xx(plain)
+    require_2xx(streamed)
     a, b = oc.text(plain.json()), os_.text(os_.parse(streamed.events))
     return judge([] if a == b else [f"streamed text {b!r} differs from plain text {a!r}"],
                  {"plain": plain.evidence(), "streamed": _evidence(streamed)}, "streamed text equals plain text")
@@ -78,9 +73,7 @@ def text_equals_plain(ctx: CheckContext) -> Verdict:
 def tool_deltas(ctx: CheckContext, parallel: bool = False) -> Verdict:
     tools = [WEATHER_TOOL, TIME_TOOL] if parallel else [WEATHER_TOOL]
     ex, s = _stream(ctx, prompt="What is the weather in Paris?", tools=tools)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     violations = os_.tool_call_deltas(s) + (os_.parallel_indexes(s, 2) if parallel else [])
     if os_.finish_reason_value(s) != "tool_calls":
         violations.append(f"finish_reason should be 'tool_calls', got {os_.finish_reason_value(s)!r}")
@@ -91,9 +84,7 @@ def tool_deltas(ctx: CheckContext, parallel: bool = False) -> Verdict:
 def usage_matches_provider(ctx: CheckContext) -> Verdict:
     model, tag = ctx.model("openai"), ctx.tag()
     ex = ctx.chat(model, tag, stream=True, stream_options={"include_usage": True})
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     s = os_.parse(ex.events)
     entries = ctx.journal(model, tag)
     want = entries[0]["answer_usage"] if len(entries) == 1 else None

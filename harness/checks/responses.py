@@ -1,7 +1,8 @@
 """OpenAI Responses API through the gateway."""
 from __future__ import annotations
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge
+from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
+from harness.checks.failover import not_2xx
 from harness.checks.openai_stream import _evidence
 from harness.oracles import responses as ro
 
@@ -15,19 +16,17 @@ def _model(ctx: CheckContext) -> str:
 @check("responses.shape")
 def shape(ctx: CheckContext) -> Verdict:
     ex = ctx.responses(_model(ctx), ctx.tag())
-    bad = expect_2xx(ex)
-    return bad or judge(ro.response_shape(ex.json()), {"exchange": ex.evidence()}, "Responses object shape")
+    require_2xx(ex)
+    return judge(ro.response_shape(ex.json()), {"exchange": ex.evidence()}, "Responses object shape")
 
 
 @check("responses.stream")
 def stream(ctx: CheckContext) -> Verdict:
     model = _model(ctx)
     ex = ctx.responses(model, ctx.tag(), stream=True)
-    bad = expect_2xx(ex)
-    if bad:
-        return bad
+    require_2xx(ex)
     plain = ctx.responses(model, ctx.tag())
     violations = ro.stream_events(ex.events)
-    if not (bad := expect_2xx(plain)) and ro.stream_text(ex.events) != ro.text(plain.json()):
+    if not_2xx(plain) is None and ro.stream_text(ex.events) != ro.text(plain.json()):
         violations.append(f"streamed text {ro.stream_text(ex.events)!r} differs from plain {ro.text(plain.json())!r}")
     return judge(violations, _evidence(ex), "Responses stream events conform")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx, judge
-from harness.checks.failover import fail_primary, trail
+from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge
+from harness.checks.failover import fail_primary, not_2xx, trail
 
 
 def _retry_model(ctx: CheckContext) -> tuple[str, list[str]]:
@@ -42,9 +42,8 @@ def recovers(ctx: CheckContext) -> Verdict:
     primary = ctx.provider_of(model).name
     providers = [e["provider"] for e in entries]
     violations = [] if providers == [primary, primary] else [f"attempts went to {providers}, expected a retry on {primary}"]
-    bad = expect_2xx(ex)
-    if bad:
-        violations.append(bad.reason)
+    if why := not_2xx(ex):
+        violations.append(why)
     return judge(violations, {"exchange": ex.evidence(), "attempts": trail(entries)}, "the retry answered")
 
 
@@ -82,7 +81,7 @@ def honors_retry_after(ctx: CheckContext) -> Verdict:
     entries = ctx.attempts(tag, [model] + chain)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
     if len(entries) < 2:
-        return Verdict("FAIL", "no second attempt after the 429 to measure", evidence)
+        raise Deviation("no second attempt after the 429 to measure", evidence)
     gap = entries[1]["t_received"] - entries[0]["t_received"]
     return judge([] if gap >= wait * 0.95 else [f"the next attempt came {gap:.3f}s after a 429 with Retry-After: {wait:g}"],
                  evidence, f"the next attempt waited {gap:.2f}s >= Retry-After {wait:g}s")
@@ -121,7 +120,7 @@ def silent_provider_deadline(ctx: CheckContext) -> Verdict:
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
     slack = 1.0
     if ex.elapsed_s > p.total_deadline_s + slack:
-        return Verdict("FAIL", f"a silent provider cost {ex.elapsed_s:.1f}s, promised at most {p.total_deadline_s}s", evidence)
+        raise Deviation(f"a silent provider cost {ex.elapsed_s:.1f}s, promised at most {p.total_deadline_s}s", evidence)
     if ex.error:
-        return Verdict("FAIL", f"no clean answer within the deadline: {ex.error}", evidence)
+        raise Deviation(f"no clean answer within the deadline: {ex.error}", evidence)
     return Verdict("PASS", f"answered HTTP {ex.status} after {ex.elapsed_s:.1f}s (promised <= {p.total_deadline_s}s)", evidence)

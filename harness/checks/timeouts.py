@@ -1,8 +1,8 @@
 """Timeouts: a slow provider ends in an error or a failover within the promise, never a hang."""
 from __future__ import annotations
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, expect_2xx
-from harness.checks.failover import trail
+from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check
+from harness.checks.failover import not_2xx, trail
 from harness.oracles import openai_stream as os_
 
 SLACK_S = 1.5   # scheduling and process start-up noise on a shared 2-core machine
@@ -37,9 +37,9 @@ def slow_provider(ctx: CheckContext) -> Verdict:
     entries = ctx.attempts(tag, [model] + chain)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries), "bound_s": bound}
     if ex.error:
-        return Verdict("FAIL", f"the caller got no answer: {ex.error}", evidence)
+        raise Deviation(f"the caller got no answer: {ex.error}", evidence)
     if ex.elapsed_s > bound:
-        return Verdict("FAIL", f"answered after {ex.elapsed_s:.1f}s; a {timeout}s timeout promises <= {bound:.1f}s", evidence)
+        raise Deviation(f"answered after {ex.elapsed_s:.1f}s; a {timeout}s timeout promises <= {bound:.1f}s", evidence)
     what = "failed over" if ex.status == 200 else f"HTTP {ex.status}"
     return Verdict("PASS", f"{what} after {ex.elapsed_s:.1f}s (bound {bound:.1f}s)", evidence)
 
@@ -52,12 +52,11 @@ def within_timeout(ctx: CheckContext) -> Verdict:
     ex = ctx.chat(model, tag)
     entries = ctx.attempts(tag, [model] + chain)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
-    bad = expect_2xx(ex)
-    if bad:
-        return Verdict("FAIL", bad.reason, evidence)
+    if why := not_2xx(ex):
+        raise Deviation(why, evidence)
     providers = {e["provider"] for e in entries}
     if providers != {ctx.provider_of(model).name} or len(entries) != 1:
-        return Verdict("FAIL", f"a provider inside the timeout was abandoned: attempts {trail(entries)}", evidence)
+        raise Deviation(f"a provider inside the timeout was abandoned: attempts {trail(entries)}", evidence)
     return Verdict("PASS", f"waited {ex.elapsed_s:.1f}s for a provider inside the {timeout}s timeout", evidence)
 
 
@@ -78,7 +77,7 @@ def stream_stall(ctx: CheckContext, close: bool = False) -> Verdict:
                 "bound_s": bound}
     complete = s.done and os_.finish_reason_value(s) == "stop"
     if complete:
-        return Verdict("FAIL", "a stalled, truncated stream was passed off as complete ([DONE] after finish_reason stop)", evidence)
+        raise Deviation("a stalled, truncated stream was passed off as complete ([DONE] after finish_reason stop)", evidence)
     if ex.elapsed_s > bound:
-        return Verdict("FAIL", f"the stalled stream lasted {ex.elapsed_s:.1f}s; the stream timeout is {st}s", evidence)
+        raise Deviation(f"the stalled stream lasted {ex.elapsed_s:.1f}s; the stream timeout is {st}s", evidence)
     return Verdict("PASS", f"the stalled stream was ended after {ex.elapsed_s:.1f}s, not marked complete", evidence)

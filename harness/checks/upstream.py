@@ -1,22 +1,22 @@
 """What the provider saw of a healthy request: one attempt, the mapped model, no gateway key."""
 from __future__ import annotations
 
-from harness.checks.base import CheckContext, Verdict, check, expect_2xx, judge
+from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
 from harness.secrets import fingerprint
 
 
 def _one(ctx: CheckContext):
     model, tag = ctx.model("openai"), ctx.tag()
     ex = ctx.chat(model, tag)
-    return model, ex, expect_2xx(ex), ctx.journal(model, tag)
+    entries = ctx.journal(model, tag)
+    require_2xx(ex)
+    return model, ex, entries
 
 
 @check("upstream.single_attempt")
 def single_attempt(ctx: CheckContext) -> Verdict:
     """A healthy provider gets exactly one request per client request (no hidden retries or fan-out)."""
-    model, ex, bad, entries = _one(ctx)
-    if bad:
-        return bad
+    model, ex, entries = _one(ctx)
     return judge([] if len(entries) == 1 else [f"the provider got {len(entries)} requests for one client request"],
                  {"exchange": ex.evidence(), "journal": entries}, "exactly one upstream request")
 
@@ -24,9 +24,7 @@ def single_attempt(ctx: CheckContext) -> Verdict:
 @check("upstream.model_mapped")
 def model_mapped(ctx: CheckContext) -> Verdict:
     """The provider is asked for the upstream model the gateway maps the alias to."""
-    model, ex, bad, entries = _one(ctx)
-    if bad:
-        return bad
+    model, ex, entries = _one(ctx)
     want = ctx.cfg.model(model).upstream
     got = [e.get("model") for e in entries]
     return judge([] if got == [want] else [f"the provider was asked for {got}, expected [{want!r}]"],
@@ -37,10 +35,8 @@ def model_mapped(ctx: CheckContext) -> Verdict:
 def client_key_not_forwarded(ctx: CheckContext) -> Verdict:
     """The caller's gateway key must never reach a provider (providers get their own credentials)."""
     if not ctx.gateway_key:
-        return Verdict("UNSUPPORTED", "the gateway takes no key (target.auth)")
-    model, ex, bad, entries = _one(ctx)
-    if bad:
-        return bad
+        raise Unsupported("the gateway takes no key (target.auth)")
+    model, ex, entries = _one(ctx)
     mark = "#" + fingerprint(ctx.gateway_key)
     leaks = sorted({k for e in entries for k, v in e["headers"].items() if mark in v})
     return judge([f"the gateway key reached the provider in header(s) {leaks}"] if leaks else [],
