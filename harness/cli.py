@@ -40,7 +40,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                           matrices=Path(args.matrices), verbose=args.verbose, debug=args.debug,
                           load=not args.no_load, smoke=not args.no_smoke,
                           history=Path(args.history) if args.history else None,
-                          waivers=Path(args.waivers) if args.waivers else None, argv=sys.argv[1:]))
+                          waivers=Path(args.waivers) if args.waivers else None,
+                          gateway_coverage=args.gateway_coverage, argv=sys.argv[1:]))
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -169,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: <out>-history beside the output directory)")
     r.add_argument("--waivers", metavar="FILE", help="known deviations with a reason and an expiry date "
                                                      "(default: harness.yaml's waivers:)")
+    r.add_argument("--gateway-coverage", action="store_true",
+                   help="run the gateway (a Python one the harness starts: target.coverage) under coverage.py with a "
+                        "context per lane and per claim; the report gets its source matrix. Claims then run one at a "
+                        "time, and timings are slower than the gateway's own")
     r.add_argument("--no-load", action="store_true",
                    help="skip the load lane (the `load:` profile of harness.yaml, claims CM-21.x) at the end of the run")
     r.add_argument("--no-smoke", action="store_true",

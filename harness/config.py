@@ -76,9 +76,16 @@ class VersionSpec(_Strict):
         return self
 
 
+class CoverageSpec(_Strict):
+    """How `harness run --gateway-coverage` measures a Python gateway it starts (coverage.py)."""
+    source: list[str] = Field(min_length=1)   # packages to measure (source_pkgs), e.g. [litellm]
+    omit: list[str] = []                      # file patterns left out
+
+
 class Target(_Strict):
     name: str = Field(pattern=NAME)
     version: Optional[VersionSpec] = None   # how to ask the gateway's version (reports say "unknown" without)
+    coverage: Optional[CoverageSpec] = None  # how to measure it with --gateway-coverage (Python gateways)
     url: Optional[str] = None          # a gateway that is already running
     start: Optional[StartSpec] = None  # or one the harness starts and stops itself
     auth: AuthSpec = AuthSpec()

@@ -42,6 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class _State:
     def __init__(self) -> None:
         self.ctx: Optional[base.CheckContext] = None
+        self.info: Optional[WorldInfo] = None
         self.cfg: Optional[HarnessConfig] = None
         self.redactor = Redactor()
         self.world = None
@@ -104,7 +105,7 @@ def _context(config: pytest.Config) -> base.CheckContext:
         if not world_file:
             raise pytest.UsageError(f"no world to test: run `harness run`, or pass --harness-results so the "
                                     f"plugin starts one, or set {WORLD_ENV}")
-        info = WorldInfo.load(Path(world_file))
+        info = state.info = WorldInfo.load(Path(world_file))
         cfg, _ = load(Path(info.config_path))
         state.cfg = cfg
         state.redactor.add(info.gateway_key)
@@ -167,6 +168,10 @@ class ClaimItem(pytest.Item):
         else:
             ctx = _context(self.config)
             ctx.claim_id = claim.id
+            info = self.config.stash[_KEY].info
+            if info is not None and info.coverage_dir:   # the gateway is measured: what runs now is this claim's
+                from harness.world.gateway_coverage import switch
+                switch(info.coverage_dir, info.gateway_pid, claim.id)
             try:
                 verdict = base.run(ctx, claim.check, dict(claim.params))
             except Exception as exc:  # the check itself broke: not judged, never the gateway's FAIL

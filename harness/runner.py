@@ -3,6 +3,7 @@ build every output from that stream, also when a lane crashed or the run was int
 from __future__ import annotations
 
 import contextlib
+import shutil
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from harness.results.select import Selection
 from harness.results.stream import StreamWriter, read
 from harness.secrets import Redactor
 from harness.world.processes import StartError
+from harness.world.gateway_coverage import matrix as gateway_matrix, switch
 from harness.world.world import World
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -40,6 +42,7 @@ class RunOptions:
     history: Optional[Path] = None    # None: beside the output directory
     waivers: Optional[Path] = None    # None: harness.yaml's `waivers:`
     repo: Any = None                  # a config.RepoCfg from `harness repo`, instead of harness.yaml's `repo:`
+    gateway_coverage: bool = False    # measure the (Python) gateway with coverage.py, a context per lane and claim
     argv: list[str] = field(default_factory=list)
 
 
@@ -50,9 +53,14 @@ def history_dir(opts: RunOptions) -> Path:
 def run(opts: RunOptions) -> int:
     cfg, cfg_path = load(opts.config)
     selection = Selection(tuple(opts.only) or tuple(cfg.claims), tuple(opts.lanes), opts.keyword)
+    if opts.gateway_coverage and (cfg.target.coverage is None or cfg.target.start is None):
+        raise ConfigError(f"{cfg_path}: target.coverage: --gateway-coverage needs a gateway the harness starts and "
+                          "target.coverage: {source: [its Python packages]}")
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
-    env = LaneEnv(cfg, cfg_path, opts.out, redactor, key=key, workers=opts.workers, debug=opts.debug,
+    # Per-claim coverage contexts are exact only when one claim runs at a time.
+    workers = "1" if opts.gateway_coverage else opts.workers
+    env = LaneEnv(cfg, cfg_path, opts.out, redactor, key=key, workers=workers, debug=opts.debug,
                   matrices=opts.matrices, extra={"no_load": not opts.load, "no_smoke": not opts.smoke, "repo": opts.repo})
     plans = [(lane, lane.plan(env, selection)) for lane in lanes()]   # bad input stops here, before anything starts
     plans = [(lane, planned) for lane, planned in plans if planned]
@@ -72,7 +80,7 @@ def run(opts: RunOptions) -> int:
     catalog_rows += [{k: v for k, v in r.to_json().items() if k not in ("status", "reason", "evidence")}
                      for lane, planned in plans if lane.name != "claims" for r in planned]
     meta = provenance.describe(cfg, cfg_path, opts.matrices, opts.argv, {"version": "unknown", "source": "not asked: the gateway never started"},
-                               {"selection": selection.describe(), "workers": opts.workers, "out": str(opts.out),
+                               {"selection": selection.describe(), "workers": workers, "gateway_coverage": opts.gateway_coverage, "out": str(opts.out),
                                 "history": str(history_dir(opts)), "waivers": str(waiver_path) if waiver_path else None})
     stream.start({**meta, "catalog": catalog_rows, "waivers": waivers,
                   "planned": {lane.name: [r.id for r in planned] for lane, planned in plans},
@@ -80,17 +88,28 @@ def run(opts: RunOptions) -> int:
 
     infra_error: Optional[str] = None
     interrupted = False
+    coverage_dir = (opts.out / "gateway-coverage").resolve() if opts.gateway_coverage else None
+    if coverage_dir is not None:
+        shutil.rmtree(coverage_dir, ignore_errors=True)
     try:
         with contextlib.ExitStack() as stack:
             if any(lane.needs_world for lane, _ in plans):
-                terminal.note("starting the mock providers and the gateway ...")
-                world = env.world = stack.enter_context(World(cfg, cfg_path, key, redactor, log_dir=opts.out / "logs"))
+                terminal.note("starting the mock providers and the gateway ..." + (
+                    " (under coverage.py, one claim at a time)" if coverage_dir else ""))
+                world = env.world = stack.enter_context(World(cfg, cfg_path, key, redactor, log_dir=opts.out / "logs",
+                                                              coverage_dir=coverage_dir))
                 assert world.info is not None
                 terminal.world(world.info, world.pids)
             version = provenance.gateway_version(cfg, env.world.info.gateway_url if env.world else cfg.target.url)
             stream.start({"gateway": {"name": cfg.target.name, **version}})   # read back merged into the run line
             for lane, planned in plans:
+                if env.world is not None:
+                    switch(env.world.info.coverage_dir, env.world.info.gateway_pid, f"lane:{lane.name}")
                 infra_error = _run_lane(lane, planned, env, stream, terminal) or infra_error
+        if coverage_dir is not None:   # the gateway has stopped and written its coverage data
+            found = gateway_matrix(coverage_dir, {r.id: r.lane for r in stream.records})
+            if found:
+                stream.artifact("Gateway", "coverage", found)
     except StartError as exc:
         infra_error = redactor.text(str(exc))
         terminal.error(infra_error)

@@ -180,6 +180,7 @@ def build(run: Run, log_path: Optional[Path] = None, history: Optional[dict[str,
         "gaps": [(RISK_TITLES[k], gaps[k]) for k in RISK_TITLES if gaps.get(k)],
         "waves": [(WAVE_TITLES[w], waves[w]) for w in WAVE_TITLES if waves[w]],
         "loads": loads, "smoke": smoke, "smoke_grid": smoke_grid,
-        "repo": {a["name"]: a["data"] for a in run.artifacts_of("Repository")}, "repo_claims": runtime_verdicts(rows), "history": history, "trend": trend or {},
+        "repo": {a["name"]: a["data"] for a in run.artifacts_of("Repository")}, "repo_claims": runtime_verdicts(rows),
+        "gateway_coverage": next((a["data"] for a in run.artifacts_of("Gateway") if a["name"] == "coverage"), None), "history": history, "trend": trend or {},
         "log_path": str(log_path) if log_path else None,
     }

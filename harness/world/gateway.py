@@ -28,8 +28,9 @@ def render_config(template_path: Path, context: dict[str, Any]) -> str:
 
 
 def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: dict[str, Any],
-                  redactor: Redactor) -> tuple[Optional[Child], str]:
-    """Returns the child (None for an external gateway) and the gateway's base URL."""
+                  redactor: Redactor, coverage_rc: Optional[Path] = None) -> tuple[Optional[Child], str]:
+    """Returns the child (None for an external gateway) and the gateway's base URL. With
+    `coverage_rc`, the command runs under coverage.py (world/gateway_coverage.py)."""
     target = cfg.target
     if target.url:
         return None, target.url
@@ -46,6 +47,9 @@ def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: di
             config_path.chmod(0o600)  # it may hold the run's gateway key
             ctx["config_path"] = str(config_path)
         argv = [_env.from_string(part).render(**ctx) for part in start.command]
+        if coverage_rc is not None:
+            from harness.world.gateway_coverage import wrap
+            argv = wrap(argv, coverage_rc)
         env = {k: _env.from_string(v).render(**ctx) for k, v in start.env.items()}
         child = Child("gateway", argv, env=env, log_path=workdir / "gateway.log", cwd=workdir)
         url = f"http://127.0.0.1:{port}"

@@ -36,6 +36,8 @@ class WorldInfo:
     gateway_started_by_harness: bool
     chaos_url: Optional[str] = None                 # the Toxiproxy API in use, if chaos is enabled
     chaos_proxies: dict[str, str] = field(default_factory=dict)   # provider -> proxy name
+    gateway_pid: Optional[int] = None
+    coverage_dir: Optional[str] = None   # the gateway runs under coverage.py: contexts are switched here
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -48,9 +50,10 @@ class WorldInfo:
 
 class World:
     def __init__(self, cfg: HarnessConfig, cfg_path: Path, key: Optional[str], redactor: Redactor,
-                 log_dir: Optional[Path] = None, seed: int = 0) -> None:
+                 log_dir: Optional[Path] = None, seed: int = 0, coverage_dir: Optional[Path] = None) -> None:
         self.cfg, self.cfg_path, self.key, self.redactor = cfg, cfg_path, key, redactor
         self.seed = seed
+        self.coverage_dir = coverage_dir   # measure the gateway with coverage.py, its data here
         self.workdir = Path(tempfile.mkdtemp(prefix="harness-world-"))
         os.chmod(self.workdir, 0o700)
         self.log_dir = log_dir
@@ -88,11 +91,16 @@ class World:
             "promises": self.cfg.promises,
             "gateway_key": self.key or "",
         }
-        gateway, url = start_gateway(self.cfg, self.cfg_path, self.workdir, context, self.redactor)
+        rc = None
+        if self.coverage_dir is not None and self.cfg.target.coverage is not None:
+            from harness.world.gateway_coverage import prepare
+            rc = prepare(self.coverage_dir, self.cfg.target.coverage.source, self.cfg.target.coverage.omit)
+        gateway, url = start_gateway(self.cfg, self.cfg_path, self.workdir, context, self.redactor, rc)
         if gateway:
             self._children.append(gateway)
         self.info = WorldInfo(str(self.cfg_path), url, self.key, providers, time.time(), gateway is not None,
-                              chaos_url, chaos_proxies)
+                              chaos_url, chaos_proxies, gateway.pid if gateway else None,
+                              str(self.coverage_dir) if rc else None)
         self.info.save(self.info_path)
         return self.info
 

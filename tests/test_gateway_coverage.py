@@ -1,0 +1,60 @@
+"""The gateway under the harness, measured: a Python gateway the harness starts runs under
+coverage.py with a context per lane and per claim, and the report shows which modules the lanes
+reach and which claims reach which modules."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.world.gateway_coverage import wrap
+from harness.world.processes import StartError
+
+
+def test_only_python_gateways_are_wrapped(tmp_path):
+    rc = tmp_path / ".coveragerc"
+    script = tmp_path / "gw"
+    script.write_text("#!/usr/bin/env python3\nprint('hi')\n")
+    assert wrap([str(script), "--port", "1"], rc)[-3:] == [str(script), "--port", "1"]
+    assert wrap(["/usr/bin/python3", "-m", "gw.app", "--x"], rc)[-4:] == ["--rcfile=" + str(rc), "-m", "gw.app", "--x"]
+    assert wrap(["/usr/bin/python3", "app.py"], rc)[-1] == "app.py"
+    binary = tmp_path / "server"
+    binary.write_bytes(b"\x7fELF\x02\x01")
+    with pytest.raises(StartError, match="not a Python program"):
+        wrap([str(binary), "-config", "x.yaml"], rc)
+
+
+def test_an_external_gateway_cannot_be_measured(tmp_path):
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text("version: 1\ntarget: {name: ext, url: 'http://127.0.0.1:9'}\n"
+                   "providers: [{name: p, kind: openai}]\nmodels: [{name: m, provider: p}]\n")
+    r = subprocess.run([sys.executable, "-m", "harness", "run", "-c", str(cfg), "--gateway-coverage", "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "target.coverage: --gateway-coverage needs a gateway the harness starts" in r.stderr
+
+
+@pytest.mark.e2e
+def test_litellm_under_coverage_shows_which_claims_reach_which_modules(tmp_path):
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "harness", "run", "--gateway-coverage", "--only", "CM-1.1", "--only", "CM-10.1.1",
+                        "--no-load", "--no-smoke", "-o", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr           # CM-1.1 is a LiteLLM finding
+    results = json.loads((out / "results.json").read_text())
+    assert results["options"]["workers"] == "1" and results["options"]["gateway_coverage"]   # one claim at a time
+    (artifact,) = [a for a in json.loads("[" + ",".join(
+        line for line in (out / "results.jsonl").read_text().splitlines() if '"type": "artifact"' in line) + "]")
+        if a["lane"] == "Gateway"]
+    g = artifact["data"]
+    assert g["modules_reached"] > 100 and 0 < g["total"]["cover"] < 100
+    rows = {m["module"]: m for m in g["modules"]}
+    auth = rows["litellm/proxy/auth/user_api_key_auth.py"]
+    assert "CM-1.1" in auth["claims"] and "Resilience" in auth["lanes"]
+    assert "CM-10.1.1" in rows["litellm/proxy/proxy_server.py"]["claims"]
+    assert "Conformance" in rows["litellm/proxy/proxy_server.py"]["lanes"]
+    assert set(g["claims"]) == {"CM-1.1", "CM-10.1.1"}
+    md = (out / "report.md").read_text()
+    assert "## The gateway's own source, as the lanes reached it (coverage.py)" in md
+    assert "| `litellm/proxy/proxy_server.py` |" in md
