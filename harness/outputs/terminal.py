@@ -29,7 +29,7 @@ class Terminal:
     def __init__(self, verbose: bool = False, console: Optional[Console] = None) -> None:
         self.console = console or Console(file=sys.stdout, highlight=False)
         if not self.console.is_terminal:   # a CI log: long lines stay whole (grep-able), no cursor tricks
-            self.console.soft_wrap, self.console.width = True, 160
+            self.console.soft_wrap, self.console.width = True, 140
         self.live = self.console.is_terminal
         self.verbose = verbose
         self.progress: Optional[Progress] = None
