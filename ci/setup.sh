@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv and installs the harness with the embedded default gateway (LiteLLM proxy)
 # and the test tools. Idempotent: a second run only re-checks the installed set.
+# --gateways: also builds the Go gateways of the built-in targets (ci/setup-gateways.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -12,4 +13,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[proxy,chaos,load,dev]'
   touch "$stamp"
+fi
+if [ "${1:-}" = "--gateways" ]; then
+  bash ci/setup-gateways.sh
 fi

@@ -24,7 +24,12 @@ judged (ERROR), unless waived; 2 bad usage or config; 3 the world could not be s
 report is written)."""
 
 
-def _config_path(arg: Optional[str]) -> Optional[Path]:
+def _config_path(arg: Optional[str], target: Optional[str] = None) -> Optional[Path]:
+    if arg and target:
+        raise ConfigError("give --config FILE or --target NAME, not both")
+    if target:
+        from harness.config import target_path
+        return target_path(target)
     if arg:
         return Path(arg)
     local = Path("harness.yaml")
@@ -35,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import RunOptions, run
     from harness.world.processes import install_signal_handlers
     install_signal_handlers()
-    return run(RunOptions(config=_config_path(args.config), out=Path(args.out), workers=args.workers,
+    return run(RunOptions(config=_config_path(args.config, getattr(args, "target", None)), out=Path(args.out), workers=args.workers,
                           only=tuple(args.only or ()), lanes=tuple(args.lane or ()), keyword=args.keyword or "",
                           matrices=Path(args.matrices), verbose=args.verbose, debug=args.debug,
                           load=not args.no_load, smoke=not args.no_smoke,
@@ -49,7 +54,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from harness.load.run import load_profile
     from harness.world.processes import install_signal_handlers
     install_signal_handlers()
-    cfg, path = load(_config_path(args.config))
+    cfg, path = load(_config_path(args.config, getattr(args, "target", None)))
     return run_lane(cfg, path, load_profile(args.profile), Path(args.out), workers=args.workers,
                     direct=not args.no_direct, progress=not args.quiet)
 
@@ -66,7 +71,7 @@ def cmd_repo(args: argparse.Namespace) -> int:
                        timeout_s=args.timeout)
     except ValueError as exc:
         raise ConfigError(f"harness repo: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
-    return run(RunOptions(config=_config_path(args.config), out=Path(args.out), lanes=("Repository",), repo=spec,
+    return run(RunOptions(config=_config_path(args.config, getattr(args, "target", None)), out=Path(args.out), lanes=("Repository",), repo=spec,
                           verbose=args.verbose, debug=args.debug, load=False, smoke=False,
                           history=Path(args.history) if args.history else None, argv=sys.argv[1:]))
 
@@ -91,17 +96,41 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     if args.json:
         raise ConfigError("--json goes with --routes (the matrix run writes smoke.json anyway)")
     install_signal_handlers()
-    cfg, path = load(_config_path(args.config))
+    cfg, path = load(_config_path(args.config, getattr(args, "target", None)))
     return run_lane(cfg, path, load_matrix(args.matrix), Path(args.out), omit=tuple(args.omit or ()),
                     progress=not args.quiet)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.checks.base import load_all
-    cfg, path = load(_config_path(args.config))
+    cfg, path = load(_config_path(args.config, getattr(args, "target", None)))
     claims = catalog.load_all(Path(args.matrices), known_checks=set(load_all()))
     print(f"{path}: ok (target {cfg.target.name}, {len(cfg.providers)} providers, {len(cfg.models)} models)")
     print(f"{args.matrices}: ok ({len(claims)} claims, {sum(1 for c in claims if c.check)} with a check)")
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    """The built-in targets: each an ordinary harness.yaml in harness/targets/."""
+    from harness.config import builtin_targets
+    from harness.world.gateway import binary, installed
+    rows = []
+    for name, path in builtin_targets().items():
+        cfg, _ = load(path)
+        exe = binary(cfg)
+        found = installed(cfg)
+        rows.append({"name": name, "gateway": cfg.target.name, "file": str(path),
+                     "installed": bool(found) if exe else None, "binary": found or exe,
+                     "install": cfg.target.install})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'NAME':<12} {'GATEWAY':<16} {'INSTALLED':<10} INSTALL")
+    for r in rows:
+        state = {True: "yes", False: "no", None: "running"}[r["installed"]]
+        print(f"{r['name']:<12} {r['gateway']:<16} {state:<10} {r['install'] or '-'}")
+    print("\nharness run --target NAME (also validate, smoke, load); each is a harness.yaml in "
+          f"{Path(rows[0]['file']).parent if rows else 'harness/targets'}")
     return 0
 
 
@@ -144,9 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    def target_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--target", "-t", metavar="NAME",
+                        help="a built-in target by name instead of --config (`harness targets` lists them)")
+
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--config", "-c", metavar="FILE",
                         help=f"target definition (default: ./harness.yaml, else the embedded {EMBEDDED_DEFAULT.name})")
+        target_arg(sp)
         sp.add_argument("--matrices", default=str(catalog.MATRICES), metavar="DIR",
                         help="catalog root: claims/ and chaos/ hold the claims (default: %(default)s)")
 
@@ -185,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "straight at the mock provider, and reports percentiles (HDR), the gateway's "
                                     "overhead, stream buffering and the gates of harness.yaml (exit 1 if one fails).")
     ld.add_argument("--config", "-c", metavar="FILE", help="target definition (default: ./harness.yaml, else the embedded one)")
+    target_arg(ld)
     ld.add_argument("--profile", "-p", default="smoke", help="a name in matrices/load or a YAML path (default: %(default)s)")
     ld.add_argument("--workers", "-w", type=int, default=0, help="locust worker processes (one per core); 0: one process")
     ld.add_argument("--out", "-o", default="harness-out/load", metavar="DIR", help="output directory (default: %(default)s)")
@@ -199,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the client got, cross-checks /v1/models, and writes smoke.md, smoke.html, "
                                     "smoke.json and junit.xml (one case per cell). Exit 1 if a cell is red.")
     sm.add_argument("--config", "-c", metavar="FILE", help="target definition (default: ./harness.yaml, else the embedded one)")
+    target_arg(sm)
     sm.add_argument("--matrix", "-m", default="default", help="a name in matrices/smoke or a YAML path (default: %(default)s)")
     sm.add_argument("--out", "-o", default="harness-out/smoke", metavar="DIR", help="output directory (default: %(default)s)")
     sm.add_argument("--omit", action="append", metavar="ROUTE",
@@ -237,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check harness.yaml and the claim catalog, start nothing")
     common(v)
     v.set_defaults(fn=cmd_validate)
+
+    t = sub.add_parser("targets", help="list the built-in targets: gateway, installed or not, how to install it",
+                       description="The built-in targets (harness/targets/*.yaml), each an ordinary harness.yaml: "
+                                   "run one with `harness run --target NAME`. A gateway that is not installed is "
+                                   "installed by the project's setup (`bash ci/setup.sh --gateways`).")
+    t.add_argument("--json", action="store_true", help="machine-readable output")
+    t.set_defaults(fn=cmd_targets)
 
     c = sub.add_parser("catalog", help="list the claims")
     common(c)

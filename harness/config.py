@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness import yaml_strict
 
-EMBEDDED_DEFAULT = Path(__file__).parent / "targets" / "litellm.yaml"
+TARGETS = Path(__file__).parent / "targets"
+EMBEDDED_DEFAULT = TARGETS / "litellm.yaml"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
 
@@ -84,6 +85,7 @@ class CoverageSpec(_Strict):
 
 class Target(_Strict):
     name: str = Field(pattern=NAME)
+    install: Optional[str] = None      # how to install the gateway, named when its binary is missing
     version: Optional[VersionSpec] = None   # how to ask the gateway's version (reports say "unknown" without)
     coverage: Optional[CoverageSpec] = None  # how to measure it with --gateway-coverage (Python gateways)
     url: Optional[str] = None          # a gateway that is already running
@@ -413,6 +415,20 @@ def load(path: Optional[Path]) -> tuple[HarnessConfig, Path]:
         at, what = yaml_strict.describe(exc)
         raise ConfigError(f"{path}{at}: not valid YAML: {what}") from None
     return parse(data, str(path)), path
+
+
+def builtin_targets() -> dict[str, Path]:
+    """The targets shipped in harness/targets/, by name (the file's stem): ordinary harness.yaml files."""
+    return {p.stem: p for p in sorted(TARGETS.glob("*.yaml"))}
+
+
+def target_path(name: str) -> Path:
+    """The harness.yaml of a built-in target; an unknown name is a ConfigError listing the known ones."""
+    found = builtin_targets()
+    if name not in found:
+        raise ConfigError(f"--target {name}: no such built-in target (known: {', '.join(found)}; "
+                          "`harness targets` lists them)")
+    return found[name]
 
 
 def resolve_key(auth: AuthSpec, source: str) -> Optional[str]:

@@ -1,7 +1,9 @@
 """The gateway under test: either a URL the user runs, or a command the harness starts and stops."""
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,6 +18,37 @@ from harness.world.processes import StartError
 from harness.world.processes import Child, free_port
 
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def gateways_bin() -> Path:
+    """Where `bash ci/setup.sh --gateways` puts the gateways it builds (.gateways/bin of the checkout);
+    HARNESS_GATEWAYS_BIN points elsewhere (an installed harness, a shared build)."""
+    env = os.environ.get("HARNESS_GATEWAYS_BIN")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / ".gateways" / "bin"
+
+
+def static_context() -> dict[str, Any]:
+    """What a start command may name before anything runs: where binaries live."""
+    return {"bin_dir": str(Path(sys.executable).parent), "python": sys.executable, "gateways_bin": str(gateways_bin())}
+
+
+def binary(cfg: HarnessConfig) -> Optional[str]:
+    """The gateway's executable as its start command names it, rendered (None for a running gateway).
+    Parts of the command that need a run (a port, a config path) are not rendered here."""
+    if cfg.target.start is None:
+        return None
+    return jinja2.Environment().from_string(cfg.target.start.command[0]).render(**static_context())
+
+
+def installed(cfg: HarnessConfig) -> Optional[str]:
+    """The gateway binary's full path if it can be run, else None (also None for a running gateway)."""
+    exe = binary(cfg)
+    return shutil.which(exe) if exe else None
+
+
+def not_installed(cfg: HarnessConfig, exe: str) -> StartError:
+    hint = f"; install it with: {cfg.target.install}" if cfg.target.install else ""
+    return StartError(f"gateway {cfg.target.name!r} is not installed: {exe} not found{hint}")
 
 
 def render_config(template_path: Path, context: dict[str, Any]) -> str:
@@ -39,14 +72,15 @@ def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: di
     last_error = ""
     for _attempt in range(2):  # a free port can be taken between our probe and the child's bind
         port = free_port()
-        ctx = {**context, "port": port, "bin_dir": str(Path(sys.executable).parent),
-               "python": sys.executable, "workdir": str(workdir)}
+        ctx = {**context, **static_context(), "port": port, "workdir": str(workdir)}
         if start.config_template:
             config_path = workdir / start.config_filename
             config_path.write_text(render_config(cfg_path.parent / start.config_template, ctx))
             config_path.chmod(0o600)  # it may hold the run's gateway key
             ctx["config_path"] = str(config_path)
         argv = [_env.from_string(part).render(**ctx) for part in start.command]
+        if shutil.which(argv[0]) is None:   # one line naming the install command, not an OSError
+            raise not_installed(cfg, argv[0])
         if coverage_rc is not None:
             from harness.world.gateway_coverage import wrap
             argv = wrap(argv, coverage_rc)
