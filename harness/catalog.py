@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Mapping, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -61,30 +61,53 @@ def claim_dirs(matrices: Path = MATRICES) -> list[Path]:
     return [matrices / d for d in LANE_DIRS if (matrices / d).is_dir()]
 
 
-def load_all(matrices: Path = MATRICES, known_checks: Optional[set[str]] = None) -> list[Claim]:
+Checks = Union[set[str], Mapping[str, Callable[..., Any]]]   # names, or the registry (params validated too)
+
+
+def load_all(matrices: Path = MATRICES, known_checks: Optional[Checks] = None) -> list[Claim]:
     """Every claim of every lane under matrices/ (claims/, chaos/), ids unique across them."""
     files = [f for d in claim_dirs(matrices) for f in sorted(d.glob("*.yaml"))]
     return _load_files(files, matrices, known_checks)
 
 
-def load(directory: Path = DEFAULT_DIR, known_checks: Optional[set[str]] = None) -> list[Claim]:
+def load(directory: Path = DEFAULT_DIR, known_checks: Optional[Checks] = None) -> list[Claim]:
     return _load_files(sorted(directory.glob("*.yaml")), directory, known_checks)
 
 
-def _load_files(files: list[Path], directory: Path, known_checks: Optional[set[str]]) -> list[Claim]:
+def _load_files(files: list[Path], directory: Path, known_checks: Optional[Checks]) -> list[Claim]:
     claims: list[Claim] = []
     if not files:
         raise ConfigError(f"{directory}: no claim files (*.yaml); point --matrices or HARNESS_MATRICES at a "
                           "catalog (a checkout's matrices/)")
+    file_of: dict[str, Path] = {}
     for path in files:
-        claims += load_file(path)
+        for c in load_file(path):
+            claims.append(c)
+            file_of.setdefault(c.id, path)
     seen: dict[str, str] = {}
+    slots: dict[tuple[str, int], str] = {}
     for c in claims:
+        where = file_of[c.id]
         if c.id in seen:
             raise ConfigError(f"{directory}: claim id {c.id} appears twice ({seen[c.id]} and {c.section})")
         seen[c.id] = c.section
         if known_checks is not None and c.check is not None and c.check not in known_checks:
-            raise ConfigError(f"{directory}: {c.id}: check {c.check!r} does not exist")
+            raise ConfigError(f"{where}: {c.id}: check {c.check!r} does not exist")
+        if known_checks is not None and c.check is not None:
+            from harness.checks.base import REGISTRY
+            from harness.checks.params import problem
+            fn = known_checks[c.check] if isinstance(known_checks, Mapping) else REGISTRY.get(c.check)
+            wrong = problem(fn, dict(c.params)) if fn else None
+            if wrong:
+                raise ConfigError(f"{where}: {c.id}: {wrong}")
+        # A slot is a model a stateful claim has to itself (roles.breaker[n], roles.rate_limit[n]):
+        # two claims of one family on one slot would share a breaker or a window, and flake.
+        if isinstance(c.params.get("slot"), int) and c.check:
+            family = c.check.split(".")[0]
+            other = slots.setdefault((family, c.params["slot"]), c.id)
+            if other != c.id:
+                raise ConfigError(f"{where}: {c.id}: params.slot: {c.params['slot']} is also {other}'s "
+                                  f"({family} claims need a model each)")
     return claims
 
 

@@ -53,6 +53,7 @@ def history_dir(opts: RunOptions) -> Path:
 def run(opts: RunOptions) -> int:
     cfg, cfg_path = load(opts.config)
     selection = Selection(tuple(opts.only) or tuple(cfg.claims), tuple(opts.lanes), opts.keyword)
+    _check_promises(cfg, cfg_path)
     if opts.gateway_coverage and (cfg.target.coverage is None or cfg.target.start is None):
         raise ConfigError(f"{cfg_path}: target.coverage: --gateway-coverage needs a gateway the harness starts and "
                           "target.coverage: {source: [its Python packages]}")
@@ -128,6 +129,15 @@ def run(opts: RunOptions) -> int:
     if infra_error:    # a world that could not start: the run is incomplete, whatever else it found
         return EXIT_INFRA
     return EXIT_FINDINGS if view["failing"] else EXIT_OK
+
+
+def _check_promises(cfg, cfg_path: Path) -> None:
+    """What the config schema cannot know alone: a failover preset must exist in the catalog."""
+    from harness.policies import resolve
+    try:
+        resolve(cfg.promises.failover)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg_path}: {exc}") from None
 
 
 def _run_lane(lane, planned: list[Record], env: LaneEnv, stream: StreamWriter, terminal: Terminal) -> Optional[str]:

@@ -13,15 +13,17 @@ and checking recovery: the gateway serves normally again within promises.chaos.r
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from harness.checks.base import PASS, CheckContext, Deviation, NotJudged, Unsupported, Verdict, check
 from harness.checks.failover import trail
+from harness.checks.params import params_rule
+from harness.expr import ExprError, evaluate
 from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
 
 SLACK_S = 2.0
-_ALLOWED = set("0123456789.+-*/() _abcdefghijklmnopqrstuvwxyz")
+PROMISE_NAMES = ("request_timeout_ms", "stream_timeout_ms", "total_deadline_ms")   # what toxic attributes may name
 
 
 def promise_numbers(ctx: CheckContext) -> dict[str, float]:
@@ -36,12 +38,10 @@ def resolve(value: Any, names: dict[str, float]) -> Any:
     """A number, or an arithmetic expression over `names` ("total_deadline_ms + 3000")."""
     if not isinstance(value, str):
         return value
-    if not set(value) <= _ALLOWED:
-        raise ValueError(f"toxic attribute {value!r}: only numbers, + - * / ( ) and {sorted(names)}")
     try:
-        return float(eval(value, {"__builtins__": {}}, dict(names)))  # noqa: S307 - checked characters, no builtins
-    except Exception as exc:
-        raise ValueError(f"toxic attribute {value!r}: {exc}") from None
+        return evaluate(value, names)
+    except ExprError as exc:
+        raise ValueError(f"toxic attribute {exc}") from None
 
 
 def _bound(ctx: CheckContext) -> float:
@@ -92,10 +92,39 @@ class _Faults:
         return errors
 
 
+def _toxics_rule(params: dict[str, Any]) -> None:
+    """Each toxic a known type with its own attributes, each attribute a number or an expression
+    over the promise names: checked when the catalog loads."""
+    from harness.chaos.toxics import STREAMS, TYPES
+    from harness.expr import parse
+    for i, t in enumerate(params.get("toxics") or []):
+        where = f"toxics[{i}]"
+        if t.get("type") not in TYPES:
+            raise ValueError(f"{where}.type: {t.get('type')!r} is not one of {', '.join(sorted(TYPES))}")
+        if t.get("stream", "downstream") not in STREAMS:
+            raise ValueError(f"{where}.stream: {t.get('stream')!r} is not one of {', '.join(STREAMS)}")
+        unknown = set(t) - {"type", "stream", "toxicity", "attributes", "name"}
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        for key, value in (t.get("attributes") or {}).items():
+            if key not in TYPES[t["type"]]:
+                raise ValueError(f"{where}.attributes.{key}: not an attribute of {t['type']} "
+                                 f"({', '.join(sorted(TYPES[t['type']]))})")
+            if isinstance(value, str):
+                try:
+                    parse(value, PROMISE_NAMES)
+                except ExprError as exc:
+                    raise ValueError(f"{where}.attributes.{key}: {exc}") from None
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{where}.attributes.{key}: a number or an expression, not {value!r}")
+
+
 @check("chaos.scenario")
-def scenario(ctx: CheckContext, expect: str, toxics: Optional[list[dict[str, Any]]] = None,
-             when: str = "before_request", stream: bool = False, script: Optional[dict[str, Any]] = None,
-             link: Optional[str] = None) -> Verdict:
+@params_rule(_toxics_rule)
+def scenario(ctx: CheckContext, expect: Literal["complete", "clean_failure"],
+             toxics: Optional[list[dict[str, Any]]] = None,
+             when: Literal["before_request", "after_first_token"] = "before_request", stream: bool = False,
+             script: Optional[dict[str, Any]] = None, link: Optional[str] = None) -> Verdict:
     model = ctx.role("chaos")
     provider = ctx.cfg.model(model).provider
     # The precondition is no judgement: wait out an earlier scenario's aftermath (LiteLLM's streams
