@@ -70,12 +70,15 @@ def test_openai_rejects_what_openai_rejects(mocks):
     assert r.status_code == 400 and "role" in r.json()["error"]["message"]
 
 
+AV = {"anthropic-version": "2023-06-01"}
+
+
 def test_anthropic_plain_and_stream(mocks):
     url = mocks["urls"]["an"]
     body = {"model": "claude-x", "max_tokens": 20, "messages": [{"role": "user", "content": f"hi [h:{tag()}]"}]}
-    plain = httpx.post(f"{url}/v1/messages", json=body, timeout=5)
+    plain = httpx.post(f"{url}/v1/messages", json=body, headers=AV, timeout=5)
     assert ao.message_shape(plain.json()) == []
-    streamed = httpx.post(f"{url}/v1/messages", json={**body, "stream": True}, timeout=5)
+    streamed = httpx.post(f"{url}/v1/messages", json={**body, "stream": True}, headers=AV, timeout=5)
     evs = events(streamed)
     assert ao.event_lines_match(evs) == [] and ao.event_order(evs) == [] and ao.message_delta_usage(evs) == []
     assert "ping" in [e.event for e in evs]
@@ -204,9 +207,9 @@ def test_many_concurrent_streams(mocks):
 ])
 def test_invalid_bodies_get_400_in_the_providers_own_error_shape(mocks, provider, path, error_of):
     url = mocks["urls"][provider]
-    not_an_object = httpx.post(f"{url}{path}", json=["model", "m"], timeout=5)
+    not_an_object = httpx.post(f"{url}{path}", json=["model", "m"], headers=AV, timeout=5)
     assert not_an_object.status_code == 400 and "JSON object" in error_of(not_an_object.json())
-    missing = httpx.post(f"{url}{path}", json={"model": "m"}, timeout=5)
+    missing = httpx.post(f"{url}{path}", json={"model": "m"}, headers=AV, timeout=5)
     assert missing.status_code == 400 and error_of(missing.json())
 
 

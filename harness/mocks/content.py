@@ -96,11 +96,37 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
+def sample(schema: Any) -> Any:
+    """A deterministic value that satisfies a JSON schema's type (objects by their properties): what
+    a model constrained to the schema would produce, for tool arguments and structured outputs."""
+    if not isinstance(schema, dict):
+        return "alpha"
+    if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):   # ["string", "null"]: the first non-null type
+        kind = next((k for k in kind if k != "null"), "null")
+    kind = str(kind).lower()     # Gemini spells types in capitals (STRING, OBJECT)
+    if kind == "object":
+        return {name: sample(spec) for name, spec in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [sample(schema.get("items"))] if schema.get("minItems") else []
+    return {"string": "alpha", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "alpha")
+
+
 def tool_arguments(tool: dict[str, Any]) -> str:
     """Deterministic arguments that satisfy the tool's JSON schema properties (by type)."""
     fn = tool.get("function") or tool  # OpenAI nests under "function"; Anthropic does not
     schema = fn.get("parameters") or fn.get("input_schema") or {}
-    props = schema.get("properties") or {}
-    sample = {"string": "alpha", "integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}
-    args = {name: sample.get((spec or {}).get("type", "string"), "alpha") for name, spec in props.items()}
-    return json.dumps(args)
+    return json.dumps(sample({"type": "object", "properties": schema.get("properties") or {}}))
+
+
+def embedding(model: str, text: str, dims: int) -> list[float]:
+    """A deterministic unit-free vector for (model, text): the same input always embeds the same."""
+    out: list[float] = []
+    block = 0
+    while len(out) < dims:
+        digest = hashlib.sha256(f"{model}\x00{strip_tags(text)}\x00{block}".encode()).digest()
+        out += [round((b - 127.5) / 127.5, 6) for b in digest]
+        block += 1
+    return out[:dims]

@@ -1,7 +1,8 @@
 """One request at a mock provider: parse, journal, apply the script, write the answer with its faults.
 
-Protocol modules (openai_api, anthropic_api) only decide *what* to answer; this module decides
-*how*: delays, error statuses, cut connections, and the bookkeeping of what was actually sent.
+Protocol modules (openai_api, anthropic_api, ...) only decide *what* to answer; this module decides
+*how*: delays, error statuses, cut connections, a route the mock does not serve, and the
+bookkeeping of what was actually sent.
 """
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import asyncio
 import json
 import random
 import time
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Optional, Protocol
 
 from aiohttp import web
 
+from harness.mocks.answer import Answer
 from harness.mocks.content import DEFAULT_TOKENS, find_tag, text_tokens
 from harness.mocks.journal import Entry, Journal
 from harness.mocks.script import Rule, Script
@@ -32,19 +35,46 @@ def sse(data: Any, event: str | None = None) -> bytes:
     return f"{head}data: {payload}\n\n".encode()
 
 
-class BadRequest(Exception):
-    """The request is not valid for the provider's protocol: answered 400 in its error shape."""
+# What a route of a real API can do, as far as the harness's claims go: a claim that needs one of
+# these, sent through a route without it, cannot be judged there (UNSUPPORTED, not FAIL).
+TOOLS, PARALLEL_TOOLS, JSON_MODE = "tools", "parallel_tools", "json"
+CAN_ALL = frozenset({TOOLS, PARALLEL_TOOLS, JSON_MODE})
+NOT_SERVED = "harness mock: route not served"
+
+
+class Host(Protocol):
+    """The mock provider an exchange happens at (server.Provider)."""
+    name: str
+    kind: str
+    journal: Journal
+    script: Script
+    rng: random.Random
+
+    def error_shape(self, status: int, message: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint of a provider's API: `can` says what it offers (TOOLS, JSON_MODE, ...);
+    `locate(request, body)` gives (model, stream) where the protocol puts them outside the body's
+    `model` and `stream` fields (Gemini: in the path; Ollama: streams unless told not to)."""
+    method: str
+    path: str
+    handler: Callable[["Exchange"], Awaitable[web.StreamResponse]]
+    can: frozenset[str] = frozenset()
+    locate: Optional[Callable[[web.Request, Any], tuple[Optional[str], Optional[bool]]]] = None
 
 
 class Exchange:
     def __init__(self, request: web.Request, body: dict[str, Any], entry: Entry, rule: Rule | None,
-                 rng: random.Random, error_shape: Callable[[int, str], Any]) -> None:
+                 host: Host) -> None:
         self.request = request
         self.body = body
         self.entry = entry
         self.rule = rule
-        self._rng = rng
-        self._error_shape = error_shape
+        self.host = host
+        self._rng = host.rng
+        self._error_shape = host.error_shape
         self.malformed = False   # the body was not a JSON object; handlers answer 400 after the script
 
     # -- script accessors -------------------------------------------------------------------
@@ -66,10 +96,32 @@ class Exchange:
             return [self.fixed_content[i:i + 4] for i in range(0, len(self.fixed_content), 4)] or [""]
         return text_tokens(model, prompt, self.tokens(DEFAULT_TOKENS))
 
-    def reject(self, problem: str) -> web.Response:
+    def reject(self, problem: str, status: int = 400) -> web.Response:
         """A request that is not valid in the provider's protocol: 400 in its error shape."""
-        self.entry.status = 400
-        return web.json_response(self._error_shape(400, problem), status=400)
+        self.entry.status = status
+        self.entry.t_headers = self.entry.t_done = time.time()
+        self.entry.completed = True
+        return web.json_response(self._error_shape(status, problem), status=status)
+
+    def not_served(self) -> web.Response:
+        """A route this mock does not serve (or a script says to treat as such): journaled as unserved
+        and answered with a 404 no real provider gives, so the harness can tell a gap in its mock from
+        a fault of the gateway."""
+        self.entry.served = False
+        r = self.request
+        problem = (f"{NOT_SERVED}: {r.method} {r.path} at provider {self.host.name!r} "
+                   f"({self.host.kind}-shaped mock)")
+        resp = self.reject(problem, 404)
+        resp.headers["X-Harness-Mock"] = "route-not-served"
+        return resp
+
+    def settle(self, answer: Answer, native_usage: Any) -> None:
+        """Journals what the provider answers: the text (or the tool calls' arguments), the usage in
+        the provider's own fields and in OpenAI's, and why the answer ended."""
+        self.entry.answer_text = "".join(c.arguments for c in answer.calls) if answer.calls else answer.text
+        self.entry.answer_usage = None if self.omit_usage else native_usage
+        self.entry.usage = None if self.omit_usage else answer.usage()
+        self.entry.finish = answer.finish
 
     # -- answer -----------------------------------------------------------------------------
     async def admit(self, validate: Callable[[dict[str, Any]], str | None]) -> web.StreamResponse | None:
@@ -86,6 +138,8 @@ class Exchange:
         rule = self.rule
         if rule is None:
             return None
+        if rule.unserved:
+            return self.not_served()
         delay = rule.headers_delay_ms
         if rule.latency_ms:
             mean, jitter = (list(rule.latency_ms) + [0])[:2]
@@ -185,27 +239,29 @@ class Exchange:
             transport.close()
 
 
-async def begin(request: web.Request, journal: Journal, script: Script, rng: random.Random,
-                error_shape: Callable[[int, str], Any], model: str | None = None,
-                stream: bool | None = None) -> Exchange:
-    """`model`, `stream`: where the protocol puts them outside the body (Gemini: in the path)."""
+async def begin(request: web.Request, host: Host, route: Optional[Route] = None) -> Exchange:
+    """Reads and journals the request, and finds the script rule that applies to it. Without a route
+    the request is for one the mock does not serve."""
     raw = await request.read()
     text = raw.decode("utf-8", "replace")
     try:
         body = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError:
         body = None
+    model, stream = route.locate(request, body) if route and route.locate else (None, None)
     if model is None:
         model = body.get("model") if isinstance(body, dict) else None
     if stream is None:
         stream = bool(body.get("stream")) if isinstance(body, dict) else False
     tag = find_tag(text)
-    entry = journal.record(request.method, request.path, request.headers.items(),
-                           body if body is not None else text, tag, model if isinstance(model, str) else None, stream)
-    rule = script.take(tag, request.path, model if isinstance(model, str) else None)
+    entry = host.journal.record(request.method, request.path, request.headers.items(),
+                                body if body is not None else text, tag,
+                                model if isinstance(model, str) else None, stream)
+    entry.route_can = sorted(route.can) if route else []
+    rule = host.script.take(tag, request.path, model if isinstance(model, str) else None)
     if rule is not None:
         entry.rule = rule.id
-    ex = Exchange(request, body if isinstance(body, dict) else {}, entry, rule, rng, error_shape)
+    ex = Exchange(request, body if isinstance(body, dict) else {}, entry, rule, host)
     # Scripted faults still apply first: a script may want to see even malformed traffic fail.
     ex.malformed = not isinstance(body, dict)
     return ex

@@ -33,7 +33,11 @@ class Entry:
     malformed: bool = False       # the script sent a malformed event
     rule: int | None = None       # id of the script rule that applied
     answer_text: str | None = None    # what the provider answered (content or tool-call arguments)
-    answer_usage: Any = None          # the usage it reported, None when omitted
+    answer_usage: Any = None          # the usage it reported, in its own fields; None when omitted
+    usage: Any = None                 # the same usage in OpenAI's fields (prompt/completion/total_tokens)
+    finish: str | None = None         # why the answer ended: stop, length or tool_calls
+    served: bool = True               # False: a route the mock does not serve (answered 404, see exchange)
+    route_can: list[str] = field(default_factory=list)   # what the route offers: tools, parallel_tools, json
 
 
 class Journal:
@@ -53,10 +57,10 @@ class Journal:
         self._entries.append(entry)
         return entry
 
-    def query(self, tag: str | None = None, since_seq: int = 0) -> list[dict[str, Any]]:
+    def query(self, tag: str | None = None, since_seq: int = 0, served: bool | None = None) -> list[dict[str, Any]]:
         return [
             asdict(e) for e in list(self._entries)
-            if e.seq > since_seq and (tag is None or e.tag == tag)
+            if e.seq > since_seq and (tag is None or e.tag == tag) and (served is None or e.served == served)
         ]
 
     def clear(self) -> None:

@@ -36,6 +36,7 @@ class Rule:
     close_after_stall: bool = False    # ...then close instead of carrying on
     malformed_at_chunk: int | None = None  # chunk K goes out as an event whose data is not JSON
     for_s: float | None = None         # the rule lapses this long after it was set (a provider "down for a while")
+    unserved: bool = False             # answer as a route the mock does not serve (a gap in the mock, on purpose)
     id: int = field(default_factory=lambda: next(_ids))
     set_at: float = field(default_factory=time.time)
 

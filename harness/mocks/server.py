@@ -18,13 +18,17 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from harness.mocks import anthropic_api, gemini_api, ollama_api, openai_api, realtime_api
-from harness.mocks.exchange import begin
+from harness.mocks import anthropic_api, gemini_api, local_openai_api, ollama_api, openai_api, realtime_api
+from harness.mocks.exchange import Exchange, Route, begin
 from harness.mocks.journal import Journal
 from harness.mocks.script import Rule, Script
 
 CONTROL = "/__harness"
-KINDS = ("openai", "anthropic", "gemini", "ollama")
+# Provider shapes: the four APIs, and the OpenAI-compatible local servers (llama.cpp, vLLM).
+KINDS = ("openai", "anthropic", "gemini", "ollama", *local_openai_api.FLAVOURS)
+ERROR_SHAPES = {"openai": openai_api.error_shape, "anthropic": anthropic_api.error_shape,
+                "gemini": gemini_api.error_shape, "ollama": ollama_api.error_shape,
+                **{f: local_openai_api.error_shape_of(f) for f in local_openai_api.FLAVOURS}}
 
 
 @dataclass
@@ -32,19 +36,38 @@ class ProviderSpec:
     name: str
     kind: str = "openai"
     port: int = 0
-    models: list[str] = field(default_factory=list)   # what /v1/models lists; empty = accept any
+    models: list[str] = field(default_factory=list)   # what the catalog routes list; empty = accept any
     seed: int = 0
 
 
+def routes_of(kind: str, models: list[str]) -> list[Route]:
+    """Every route a provider of this shape serves; anything else is answered as not served."""
+    if kind == "openai":
+        return openai_api.routes(openai_api.OPENAI, models)
+    if kind == "anthropic":
+        return anthropic_api.routes(models)
+    if kind == "gemini":
+        return gemini_api.routes(models)
+    if kind == "ollama":
+        return ollama_api.routes(models)
+    return local_openai_api.routes(kind, models)
+
+
 class Provider:
+    """One mock provider: its routes, fault script, journal and random source (exchange.Host)."""
+
     def __init__(self, spec: ProviderSpec) -> None:
         if spec.kind not in KINDS:
             raise ValueError(f"unknown provider kind {spec.kind!r}; known: {', '.join(KINDS)}")
         self.spec = spec
+        self.name, self.kind = spec.name, spec.kind
         self.script = Script()
         self.journal = Journal(spec.name)
         self.rng = random.Random(spec.seed)
         self.app = self._build_app()
+
+    def error_shape(self, status: int, message: str) -> Any:
+        return ERROR_SHAPES[self.kind](status, message)
 
     def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
@@ -54,49 +77,26 @@ class Provider:
         app.router.add_delete(f"{CONTROL}/script", self._clear_rules)
         app.router.add_get(f"{CONTROL}/journal", self._get_journal)
         app.router.add_delete(f"{CONTROL}/journal", self._clear_journal)
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/models", self._models)
-        if self.spec.kind == "openai":
-            shape = openai_api.error_shape
-            for prefix in ("/v1", ""):  # gateways differ on whether api_base carries /v1
-                app.router.add_post(f"{prefix}/chat/completions", self._route(openai_api.chat_completions, shape))
-                app.router.add_post(f"{prefix}/responses", self._route(openai_api.responses, shape))
+        if self.kind == "openai":
             app.router.add_get("/v1/realtime", self._realtime)
-        elif self.spec.kind == "anthropic":
-            app.router.add_post("/v1/messages", self._route(anthropic_api.messages, anthropic_api.error_shape))
-        elif self.spec.kind == "gemini":
-            for version in ("/v1beta", "/v1"):
-                app.router.add_post(version + "/models/{name}", self._gemini)
-        else:
-            app.router.add_post("/api/chat", self._route(ollama_api.chat, ollama_api.error_shape))
-            app.router.add_get("/api/tags", self._ollama_tags)
+        for route in routes_of(self.kind, self.spec.models):
+            app.router.add_route(route.method, route.path, self._serve(route))
+        # Last: whatever no route above took is a route this mock does not serve (journaled, 404).
+        app.router.add_route("*", "/{tail:.*}", self._not_served)
         return app
 
-    async def _gemini(self, request: web.Request) -> web.StreamResponse:
-        model, method = gemini_api.split_path(request.match_info["name"])
-        if method not in ("generateContent", "streamGenerateContent"):
-            return web.json_response(gemini_api.error_shape(404, f"unknown method {method!r}"), status=404)
-        stream = method == "streamGenerateContent"
-        if stream and request.query.get("alt") != "sse":
-            # Without alt=sse Gemini streams one JSON array; the mock speaks only the SSE form.
-            return web.json_response(gemini_api.error_shape(400, "the mock streams with alt=sse only"), status=400)
-        ex = await begin(request, self.journal, self.script, self.rng, gemini_api.error_shape, model=model, stream=stream)
-        return await gemini_api.generate(ex, model, stream)
-
-    async def _ollama_tags(self, request: web.Request) -> web.Response:
-        return web.json_response(ollama_api.tags_payload(self.spec.models))
-
-    def _route(self, handler: Callable[..., Awaitable[web.StreamResponse]], shape: Callable[[int, str], Any]):
+    def _serve(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def serve(request: web.Request) -> web.StreamResponse:
-            ex = await begin(request, self.journal, self.script, self.rng, shape)
-            return await handler(ex)
+            ex = await begin(request, self, route)
+            return await route.handler(ex)
         return serve
+
+    async def _not_served(self, request: web.Request) -> web.StreamResponse:
+        ex: Exchange = await begin(request, self)
+        return ex.not_served()
 
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
         return await realtime_api.session(request, self.journal, self.script)
-
-    async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response(openai_api.models_payload(self.spec.models))
 
     # -- control API (never journaled, never scripted) -----------------------------------------
     async def _ping(self, request: web.Request) -> web.Response:
@@ -119,7 +119,9 @@ class Provider:
 
     async def _get_journal(self, request: web.Request) -> web.Response:
         since = int(request.query.get("since_seq", "0"))
-        return web.json_response({"entries": self.journal.query(request.query.get("tag"), since)})
+        served = request.query.get("served")   # "0": only requests on routes the mock does not serve
+        return web.json_response({"entries": self.journal.query(request.query.get("tag"), since,
+                                                                None if served is None else served == "1")})
 
     async def _clear_journal(self, request: web.Request) -> web.Response:
         self.journal.clear()
