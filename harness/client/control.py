@@ -28,12 +28,16 @@ class ProviderControl:
     def clear_script(self, tag: Optional[str] = None) -> None:
         self._client.delete(f"{self.url}/__harness/script", params={"tag": tag} if tag else None).raise_for_status()
 
-    def journal(self, tag: Optional[str] = None, since_seq: int = 0) -> list[dict[str, Any]]:
+    def journal(self, tag: Optional[str] = None, since_seq: int = 0,
+                served: Optional[bool] = None) -> list[dict[str, Any]]:
+        """`served=False`: only the requests on routes the mock does not serve (answered 404)."""
         if self.refuses:
             return []   # nothing listens there, so nothing was ever received
         params: dict[str, Any] = {"since_seq": since_seq}
         if tag:
             params["tag"] = tag
+        if served is not None:
+            params["served"] = "1" if served else "0"
         r = self._client.get(f"{self.url}/__harness/journal", params=params)
         r.raise_for_status()
         return r.json()["entries"]

@@ -43,7 +43,7 @@ class Dialect:
     name: str = "openai"
     error_shape: Callable[[int, str], Any] = error_shape
     usage: Callable[[int, int], dict[str, Any]] = _usage
-    owned_by: str = "openai"
+    owned_by: str = "harness-mock"
     fingerprint: Optional[str] = "fp_mock"
     honours_parallel_flag: bool = True          # vLLM ignores parallel_tool_calls
     empty_tool_calls: bool = False              # vLLM sends "tool_calls": [] on a plain answer
