@@ -7,6 +7,8 @@ read), so a gateway that trickles bytes forever still ends in a FAIL with a reas
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -54,11 +56,25 @@ class Exchange:
         }
 
 
+def _cut(resp: httpx.Response, expired: threading.Event) -> None:
+    expired.set()
+    stream = resp.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass   # already closed: the read has ended anyway
+
+
 class GatewayClient:
     def __init__(self, base_url: str, auth_header: Optional[str], auth_value: Optional[str], *,
-                 connect_s: float = 5, read_s: float = 20, request_s: float = 30, stream_s: float = 60) -> None:
+                 connect_s: float = 5, read_s: float = 20, request_s: float = 30, stream_s: float = 60,
+                 headers: Optional[dict[str, str]] = None) -> None:
+        """`headers`: sent with every request (target.headers), before the per-request ones."""
         self.base_url = base_url.rstrip("/")
         self.auth = {auth_header: auth_value} if auth_header and auth_value else {}
+        self.base_headers = dict(headers or {})
         self.request_s, self.stream_s = request_s, stream_s
         self._client = httpx.Client(
             timeout=httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s),
@@ -77,7 +93,7 @@ class GatewayClient:
         `on_event` sees each event as it arrives (a chaos check injects a fault mid-stream there);
         `close_after_events` hangs up after that many events, as a client that goes away."""
         deadline_s = deadline_s or (self.stream_s if stream else self.request_s)
-        hdrs = {"Accept": "text/event-stream" if stream else "application/json", **(headers or {})}
+        hdrs = {"Accept": "text/event-stream" if stream else "application/json", **self.base_headers, **(headers or {})}
         if auth:
             hdrs.update(self.auth)
         content = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -86,9 +102,16 @@ class GatewayClient:
         ex = Exchange(method, path, body if raw is None else raw.decode("utf-8", "replace"))
         t0 = time.monotonic()
         parser = SSEParser() if stream else None
+        watchdog: Optional[threading.Timer] = None
+        expired = threading.Event()
         try:
             with self._client.stream(method, self.base_url + path, content=content, headers=hdrs) as resp:
                 ex.status, ex.t_headers_s = resp.status_code, time.monotonic() - t0
+                # The deadline is total: a gateway that trickles bytes (or stalls just under the read
+                # timeout) is cut off on time. Shutting the socket down wakes the blocked read.
+                watchdog = threading.Timer(max(0.0, deadline_s - (time.monotonic() - t0)), _cut, (resp, expired))
+                watchdog.daemon = True
+                watchdog.start()
                 ex.headers = {k.lower(): v for k, v in resp.headers.items()}
                 is_sse = "text/event-stream" in ex.headers.get("content-type", "")
                 body = bytearray()
@@ -114,11 +137,17 @@ class GatewayClient:
                 ex.body = bytes(body)
                 if parser is not None:
                     ex.leftover = parser.pending()
-        except httpx.TimeoutException as exc:
-            ex.error = f"timed out ({type(exc).__name__}) after {time.monotonic() - t0:.1f}s"
-        except httpx.RemoteProtocolError as exc:
-            ex.error = f"connection broken: {exc}"
         except httpx.HTTPError as exc:
-            ex.error = f"{type(exc).__name__}: {exc}"
+            if expired.is_set():
+                ex.error = f"deadline of {deadline_s:.0f}s passed while the answer was still arriving"
+            elif isinstance(exc, httpx.TimeoutException):
+                ex.error = f"timed out ({type(exc).__name__}) after {time.monotonic() - t0:.1f}s"
+            elif isinstance(exc, httpx.RemoteProtocolError):
+                ex.error = f"connection broken: {exc}"
+            else:
+                ex.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         ex.elapsed_s = time.monotonic() - t0
         return ex
