@@ -73,6 +73,13 @@ def judge(violations: list[str], evidence: dict[str, Any], ok: str) -> Verdict:
     return Verdict(PASS, ok, evidence)
 
 
+def provider_usage(entry: dict[str, Any]) -> Any:
+    """The usage a provider reported for a journal entry, in OpenAI's fields whatever its own shape
+    (Anthropic's input_tokens, Gemini's usageMetadata, Ollama's eval_count): what a gateway speaking
+    chat completions should pass on. Older journals have only `answer_usage`."""
+    return entry["usage"] if "usage" in entry else entry.get("answer_usage")
+
+
 def require_answer(ex: Exchange, what: str = "the gateway") -> None:
     """Raises Deviation when the exchange did not complete (hang, reset, garbage)."""
     if ex.error:
@@ -94,22 +101,47 @@ class CheckContext:
         self.claim_id = claim_id
         self.chaos = None                        # a ChaosControl when the world has a fault proxy
         self.chaos_proxies: dict[str, str] = {}  # provider -> proxy name
+        self.begin_check()
+
+    def begin_check(self) -> None:
+        """Forgets the previous check's traffic. What a check sends is reviewed against the providers'
+        journals once it has a verdict (checks/routing.py): its tags, the models it used, the
+        (model, tag) of each request built here, and what the claim needs of a provider's route."""
+        self.used_tags: list[str] = []
+        self.used_models: list[str] = []
+        self.sent: list[tuple[str, str]] = []
+        self.needs_caps: set[str] = set()
+        self.started_at = time.time()
+
+    def needs(self, *capabilities: str) -> None:
+        """What the claim needs of the provider's API (tools, parallel_tools, json): sent through a
+        route without it, the claim cannot be judged there and is UNSUPPORTED, not FAIL."""
+        self.needs_caps.update(capabilities)
+
+    def _use(self, model: Optional[str]) -> Optional[str]:
+        if model and model not in self.used_models:
+            self.used_models.append(model)
+        return model
 
     def tag(self) -> str:
         """A fresh tag: requests carrying it, their scripts and journal entries belong to this check."""
         slug = "".join(ch for ch in self.claim_id if ch.isalnum())[:16]
-        return f"{slug}-{secrets.token_hex(4)}"
+        tag = f"{slug}-{secrets.token_hex(4)}"
+        self.used_tags.append(tag)
+        return tag
 
     def model(self, kind: str = "openai") -> str:
         name = self.cfg.default_model(kind)
         if name is None:
             raise Unsupported(f"no model routed to an {kind}-style provider in the config")
+        self._use(name)
         return name
 
     def role(self, name: str) -> str:
         value = getattr(self.cfg.roles, name)
         if not value:
             raise Unsupported(f"no model has the {name!r} role (roles.{name} in harness.yaml)")
+        self._use(value)
         return value
 
     def slot(self, role: str, slot: int) -> str:
@@ -117,12 +149,15 @@ class CheckContext:
         models = getattr(self.cfg.roles, role)
         if slot >= len(models):
             raise Unsupported(f"these claims need {slot + 1} models of their own (roles.{role}), the config has {len(models)}")
+        self._use(models[slot])
         return models[slot]
 
     def chain(self, model: str, min_len: int = 1) -> list[str]:
         chain = self.cfg.promises.fallbacks.get(model, [])
         if len(chain) < min_len:
             raise Unsupported(f"{model!r} has no fallback chain of {min_len}+ models (promises.fallbacks)")
+        for m in [model, *chain]:
+            self._use(m)
         return chain
 
     @property
@@ -142,7 +177,12 @@ class CheckContext:
         return sorted(out, key=lambda e: e["t_received"])
 
     def provider_of(self, model: str) -> ProviderControl:
+        self._use(model)
         return self.providers[self.cfg.model(model).provider]
+
+    def _sending(self, model: str, tag: str) -> None:
+        self._use(model)
+        self.sent.append((model, tag))
 
     def model_headers(self, model: str) -> dict[str, str]:
         try:
@@ -156,6 +196,7 @@ class CheckContext:
              **extra: Any) -> Exchange:
         body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": f"{prompt} [h:{tag}]"}],
                                 **extra}
+        self._sending(model, tag)
         if stream:
             body["stream"] = True
         return self.gateway.request("POST", self.cfg.target.paths.chat, body, stream=stream,
@@ -166,6 +207,7 @@ class CheckContext:
                  **extra: Any) -> Exchange:
         body: dict[str, Any] = {"model": model, "max_tokens": 64,
                                 "messages": [{"role": "user", "content": f"{prompt} [h:{tag}]"}], **extra}
+        self._sending(model, tag)
         if stream:
             body["stream"] = True
         headers = {"anthropic-version": "2023-06-01", **self.model_headers(model)}
@@ -173,6 +215,7 @@ class CheckContext:
 
     def responses(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.") -> Exchange:
         body: dict[str, Any] = {"model": model, "input": f"{prompt} [h:{tag}]"}
+        self._sending(model, tag)
         if stream:
             body["stream"] = True
         return self.gateway.request("POST", self.cfg.target.paths.responses, body, stream=stream,
@@ -210,10 +253,17 @@ def load_all() -> dict[str, CheckFn]:
 
 
 def run(ctx: CheckContext, name: str, params: dict[str, Any]) -> Verdict:
+    """Runs a check, then has its verdict reviewed against what the providers' journals show of its
+    traffic (checks/routing.py): a route the mock does not serve makes it ERROR "not judged", a
+    route without what the claim needs makes it UNSUPPORTED, a request that never reached its
+    model's provider is said in the reason."""
+    from harness.checks.routing import review
     t0 = time.monotonic()
+    ctx.begin_check()
     try:
         verdict = REGISTRY[name](ctx, **params)
     except Outcome as exc:
         verdict = exc.verdict()
+    verdict = review(ctx, verdict)
     verdict.duration_s = round(time.monotonic() - t0, 3)
     return verdict

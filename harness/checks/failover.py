@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Union
 
-from harness.checks.base import SAFE, CheckContext, Deviation, Unsupported, Verdict, check, judge, require_2xx
+from harness.checks.base import (SAFE, CheckContext, Deviation, Unsupported, Verdict, check, judge, provider_usage,
+                                 require_2xx)
 from harness.client.http import Exchange
 from harness.oracles import errors as eo
 from harness.oracles import openai_chat as oc
@@ -198,7 +199,7 @@ def usage_present(ctx: CheckContext) -> Verdict:
     require_2xx(ex)
     answered = [e for e in entries if e["status"] == 200]
     got = (ex.json() or {}).get("usage")
-    want = answered[-1]["answer_usage"] if answered else None
+    want = provider_usage(answered[-1]) if answered else None
     if isinstance(got, dict):
         got = {k: got.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     return judge([] if got == want else [f"usage after failover is {got!r}, the answering provider reported {want!r}"],

@@ -1,7 +1,7 @@
 """OpenAI chat completions, non-streamed: shape, JSON mode, tool calls, end-to-end fidelity."""
 from __future__ import annotations
 
-from harness.checks.base import CheckContext, Deviation, Verdict, check, judge, require_2xx
+from harness.checks.base import CheckContext, Deviation, Verdict, check, judge, provider_usage, require_2xx
 from harness.oracles import openai_chat as oc
 
 WEATHER_TOOL = {"type": "function", "function": {
@@ -35,7 +35,7 @@ def matches_provider(ctx: CheckContext, field: str) -> Verdict:
     if field == "content":
         got, want = oc.text(body), upstream["answer_text"]
     else:
-        got, want = (body or {}).get("usage"), upstream["answer_usage"]
+        got, want = (body or {}).get("usage"), provider_usage(upstream)
         if isinstance(got, dict):  # gateways may add detail fields; the three totals must agree
             got = {k: got.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     violations = [] if got == want else [f"{field}: the caller got {got!r}, the provider answered {want!r}"]
@@ -44,6 +44,7 @@ def matches_provider(ctx: CheckContext, field: str) -> Verdict:
 
 @check("openai_chat.json_mode")
 def json_mode(ctx: CheckContext) -> Verdict:
+    ctx.needs("json")
     ex = ctx.chat(ctx.model("openai"), ctx.tag(), prompt="Answer in JSON.",
                   response_format={"type": "json_object"})
     require_2xx(ex)
@@ -53,6 +54,7 @@ def json_mode(ctx: CheckContext) -> Verdict:
 @check("openai_chat.tool_calls")
 def tool_calls(ctx: CheckContext, parallel: bool = False) -> Verdict:
     tools = [WEATHER_TOOL, TIME_TOOL] if parallel else [WEATHER_TOOL]
+    ctx.needs("tools", *(["parallel_tools"] if parallel else []))
     ex = ctx.chat(ctx.model("openai"), ctx.tag(), prompt="What is the weather in Paris?", tools=tools)
     require_2xx(ex)
     names = [t["function"]["name"] for t in tools]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks.base import CheckContext, Verdict, check, judge, require_2xx, require_answer
+from harness.checks.base import CheckContext, Verdict, check, judge, provider_usage, require_2xx, require_answer
 from harness.checks.openai_chat import TIME_TOOL, WEATHER_TOOL
 from harness.client.http import Exchange
 from harness.oracles import errors as eo
@@ -72,6 +72,7 @@ def text_equals_plain(ctx: CheckContext) -> Verdict:
 @check("openai_stream.tool_deltas")
 def tool_deltas(ctx: CheckContext, parallel: bool = False) -> Verdict:
     tools = [WEATHER_TOOL, TIME_TOOL] if parallel else [WEATHER_TOOL]
+    ctx.needs("tools", *(["parallel_tools"] if parallel else []))
     ex, s = _stream(ctx, prompt="What is the weather in Paris?", tools=tools)
     require_2xx(ex)
     violations = os_.tool_call_deltas(s) + (os_.parallel_indexes(s, 2) if parallel else [])
@@ -87,7 +88,7 @@ def usage_matches_provider(ctx: CheckContext) -> Verdict:
     require_2xx(ex)
     s = os_.parse(ex.events)
     entries = ctx.journal(model, tag)
-    want = entries[0]["answer_usage"] if len(entries) == 1 else None
+    want = provider_usage(entries[0]) if len(entries) == 1 else None
     got = next((c["usage"] for c in s.chunks if c.get("usage") is not None), None)
     if isinstance(got, dict):
         got = {k: got.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}

@@ -57,10 +57,12 @@ class Journal:
         self._entries.append(entry)
         return entry
 
-    def query(self, tag: str | None = None, since_seq: int = 0, served: bool | None = None) -> list[dict[str, Any]]:
+    def query(self, tag: str | None = None, since_seq: int = 0, served: bool | None = None,
+              since_t: float = 0.0) -> list[dict[str, Any]]:
         return [
             asdict(e) for e in list(self._entries)
             if e.seq > since_seq and (tag is None or e.tag == tag) and (served is None or e.served == served)
+            and e.t_received >= since_t
         ]
 
     def clear(self) -> None:

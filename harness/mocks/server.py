@@ -121,7 +121,8 @@ class Provider:
         since = int(request.query.get("since_seq", "0"))
         served = request.query.get("served")   # "0": only requests on routes the mock does not serve
         return web.json_response({"entries": self.journal.query(request.query.get("tag"), since,
-                                                                None if served is None else served == "1")})
+                                                                None if served is None else served == "1",
+                                                                float(request.query.get("since_t", "0")))})
 
     async def _clear_journal(self, request: web.Request) -> web.Response:
         self.journal.clear()
