@@ -59,7 +59,7 @@ keep() {   # keep NAME VERSION BINARY: file a fresh build in the cache and stamp
 }
 
 refused() {   # refused NAME MODULE@VERSION OUTPUT: the proxy said no (not a time-out, not a bug)
-  printf '%s\n' "the Go module proxy refuses $2: $(printf '%s' "$3" | grep -m1 -o 'server response: .*' || printf '%s' "$3" | head -c 300)" \
+  printf '%s\n' "the Go module proxy refuses $2: $(printf '%s' "$3" | grep -m1 -o 'server response: [^"]*' || printf '%s' "$3" | head -c 300)" \
     >"$ROOT/.gateways/$1.unavailable"
   echo "ci/setup-gateways.sh: $1: $(cat "$ROOT/.gateways/$1.unavailable")" >&2
 }

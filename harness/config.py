@@ -21,6 +21,29 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
 
 
+def gateways_bin() -> Path:
+    """Where `bash ci/setup.sh --gateways` puts the gateways it builds (.gateways/bin of the checkout);
+    HARNESS_GATEWAYS_BIN points elsewhere (an installed harness, a shared build)."""
+    env = os.environ.get("HARNESS_GATEWAYS_BIN")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / ".gateways" / "bin"
+
+
+def static_context() -> dict[str, Any]:
+    """What a harness.yaml may name before anything runs (start commands, version commands, ports)."""
+    import sys
+    return {"bin_dir": str(Path(sys.executable).parent), "python": sys.executable,
+            "gateways_bin": str(gateways_bin()), "env": dict(os.environ)}
+
+
+def render_static(text: str) -> str:
+    """`text` as a jinja2 template over static_context(); a template error is a ValueError (a field error)."""
+    import jinja2
+    try:
+        return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(**static_context())
+    except jinja2.TemplateError as exc:
+        raise ValueError(f"template error: {exc}") from None
+
+
 class ConfigError(Exception):
     """A harness.yaml (or catalog) problem, already phrased for the user: 'file: field: problem'."""
 
@@ -35,12 +58,21 @@ class StartSpec(_Strict):
     config_filename: str = "gateway-config.yaml"
     env: dict[str, str] = {}
     ready_path: str = "/health"
+    ready_status: list[int] = []               # statuses that mean "ready" (default: any answer below 500)
     ready_timeout_s: float = Field(120, gt=0, le=1800)
     stop_timeout_s: float = Field(10, gt=0, le=300)
+    # More files rendered into the run's directory beside the config: path there -> jinja2 template
+    # file (relative to this harness.yaml). For gateways that read a second file (a state or cache seed).
+    files: dict[str, str] = {}
+    ports: list[str] = []                      # more free ports, by name: {{ ports.web }} (a gateway with two listeners)
+    logs: list[str] = []                       # files the gateway logs to, relative to the run's directory: kept with its log
 
 
 class AuthSpec(_Strict):
-    header: str = "Authorization"
+    """How clients present a key: `Authorization: Bearer <key>` (the default), `x-api-key: <key>`
+    (scheme: null), any header of one's choice; `header: null` or `scheme: none` for a gateway that
+    takes no client key at all (its auth claims are then UNSUPPORTED, never FAIL)."""
+    header: Optional[str] = "Authorization"
     scheme: Optional[str] = "Bearer"
     # Where the key comes from: "generate" (a fresh random key per run, handed to the config
     # template), the name of an environment variable, or, discouraged, a literal.
@@ -51,10 +83,30 @@ class AuthSpec(_Strict):
     def _one_source(self) -> "AuthSpec":
         if self.key and self.key_env:
             raise ValueError("give either key or key_env, not both")
+        if not self.takes_key and (self.key or self.key_env):
+            raise ValueError("a gateway that takes no key (header: null or scheme: none) has no key or key_env")
         return self
+
+    @property
+    def takes_key(self) -> bool:
+        return self.header is not None and (self.scheme or "").lower() != "none"
+
+    def value(self, key: Optional[str]) -> Optional[str]:
+        """The header value that presents `key` (None when there is no key to present)."""
+        if not key or not self.takes_key:
+            return None
+        return f"{self.scheme} {key}" if self.scheme else key
+
+    def headers(self, key: Optional[str]) -> dict[str, str]:
+        value = self.value(key)
+        return {self.header: value} if value and self.header else {}
 
 
 class Paths(_Strict):
+    """The gateway's routes. Each may be a jinja2 template over `model` (the request's model; for a
+    request that names none, such as the model list, the default OpenAI model), `provider` (that
+    model's provider: name, kind, url) and `providers`: `/{{ model.name }}/s1/v1/chat/completions`
+    for a gateway that routes by URL rather than by model name. models[].paths overrides per model."""
     chat: str = "/v1/chat/completions"
     responses: str = "/v1/responses"
     messages: str = "/v1/messages"
@@ -69,6 +121,12 @@ class VersionSpec(_Strict):
     command: Optional[list[str]] = None    # a command whose first output line is the version
     path: Optional[str] = None             # a path on the running gateway ...
     field: Optional[str] = None            # ... and the dotted JSON field holding the version
+
+    @field_validator("command")
+    @classmethod
+    def _rendered(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        # {{ gateways_bin }}, {{ bin_dir }}: the same names a start command may use
+        return [render_static(part) for part in v] if v else v
 
     @model_validator(mode="after")
     def _one(self) -> "VersionSpec":
@@ -91,6 +149,7 @@ class Target(_Strict):
     url: Optional[str] = None          # a gateway that is already running
     start: Optional[StartSpec] = None  # or one the harness starts and stops itself
     auth: AuthSpec = AuthSpec()
+    headers: dict[str, str] = {}       # sent with every request (templates, like paths)
     paths: Paths = Paths()
     protocols: list[Literal["openai_chat", "openai_responses", "anthropic_messages", "openai_realtime"]] = ["openai_chat"]
 
@@ -111,16 +170,29 @@ class Target(_Strict):
 class ProviderCfg(_Strict):
     name: str = Field(pattern=NAME)
     kind: Literal["openai", "anthropic", "gemini", "ollama"]
-    port: int = Field(0, ge=0, le=65535)   # 0: a free port; fix it when an external gateway points here
+    # 0: a free port; fix it when an external gateway points here, as a number or a template over
+    # the environment ("{{ env.MOCK_OPENAI_PORT | default(18001) }}")
+    port: int = Field(0, ge=0, le=65535)
     models: list[str] = []
     refuses_connections: bool = False     # no server at all: its URL points at a port nobody listens on
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port_template(cls, v: Any) -> Any:
+        if isinstance(v, str) and "{{" in v:
+            v = render_static(v).strip()
+            if not v.isdigit():
+                raise ValueError(f"the template gives {v!r}, not a port number")
+            return int(v)
+        return v
 
 
 class ModelCfg(_Strict):
     name: str = Field(min_length=1)
     provider: str
     upstream_model: Optional[str] = None   # what the provider sees; default: the name
-    headers: dict[str, str] = {}           # extra headers the client must send for this model
+    headers: dict[str, str] = {}           # extra headers the client must send for this model (templates)
+    paths: dict[Literal["chat", "responses", "messages", "models", "realtime"], str] = {}   # this model's routes (templates)
     gateway: dict[str, Any] = {}           # free-form settings for the gateway's config template only
 
     @property
@@ -191,6 +263,17 @@ class Promises(_Strict):
     usage_estimated_when_missing: bool = False
     health_requires_auth: bool = False
     health_status_field: Optional[str] = "status"
+    # Where each promise comes from: promise name (retries, breaker, failover...) -> "file:line@tag"
+    # or a URL. Documentation only: the report shows it beside the verdicts that rest on the promise.
+    sources: dict[str, str] = {}
+
+    @field_validator("sources")
+    @classmethod
+    def _known(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if key.split(".")[0] not in cls.model_fields or key.split(".")[0] == "sources":
+                raise ValueError(f"{key!r} names no promise")
+        return v
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -280,10 +363,20 @@ class LoadLane(_Strict):
         return list(self.profiles) or [self.profile or "smoke"]
 
 
+class SmokeNotOffered(_Strict):
+    """A kind of route this gateway does not offer: its cells are NOT OFFERED, never sent."""
+    kind: Optional[Literal["openai", "anthropic", "gemini", "ollama"]] = None   # every provider of this shape
+    provider: Optional[str] = None
+    protocol: Optional[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = None
+    stream: Optional[bool] = None
+    why: str = Field(min_length=1)
+
+
 class SmokeLane(_Strict):
     """`harness run` ends with this provider smoke matrix (a gateway of its own, serving the
     matrix's routes); the matrix goes into the report and each cell into junit.xml."""
     matrix: str = "default"      # a name in matrices/smoke, or a YAML path
+    not_offered: list[SmokeNotOffered] = []   # what this gateway cannot serve, whatever the matrix
 
 
 class RepoCfg(_Strict):
@@ -414,7 +507,13 @@ def load(path: Optional[Path]) -> tuple[HarnessConfig, Path]:
     except yaml.YAMLError as exc:
         at, what = yaml_strict.describe(exc)
         raise ConfigError(f"{path}{at}: not valid YAML: {what}") from None
-    return parse(data, str(path)), path
+    cfg = parse(data, str(path))
+    from harness.world.routes import RouteError, Routes
+    try:
+        Routes(cfg).check()    # every path and header template renders, before anything starts
+    except RouteError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return cfg, path
 
 
 def builtin_targets() -> dict[str, Path]:
@@ -433,6 +532,8 @@ def target_path(name: str) -> Path:
 
 def resolve_key(auth: AuthSpec, source: str) -> Optional[str]:
     """The gateway key for this run. Never logged: callers hand it to a Redactor at once."""
+    if not auth.takes_key:
+        return None
     if auth.key_env:
         value = os.environ.get(auth.key_env)
         if not value:

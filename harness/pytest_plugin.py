@@ -109,17 +109,17 @@ def _context(config: pytest.Config) -> base.CheckContext:
         cfg, _ = load(Path(info.config_path))
         state.cfg = cfg
         state.redactor.add(info.gateway_key)
+        from harness.world.routes import Routes
         auth = cfg.target.auth
-        value = None
-        if info.gateway_key:
-            value = f"{auth.scheme} {info.gateway_key}" if auth.scheme else info.gateway_key
+        routes = Routes(cfg, info.providers)
         d = cfg.deadlines
-        gateway = GatewayClient(info.gateway_url, auth.header, value, connect_s=d.connect_s, read_s=d.read_s,
-                                request_s=d.request_s, stream_s=d.stream_s)
+        gateway = GatewayClient(info.gateway_url, auth.header, auth.value(info.gateway_key), connect_s=d.connect_s,
+                                read_s=d.read_s, request_s=d.request_s, stream_s=d.stream_s,
+                                headers=routes.target_headers())
         providers = {name: ProviderControl(name, p.get("control_url", p["url"]),
                                            refuses=p.get("refuses_connections", False))
                      for name, p in info.providers.items()}
-        state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key)
+        state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key, routes=routes)
         if info.chaos_url:
             from harness.chaos.client import ChaosControl
             state.ctx.chaos = ChaosControl(info.chaos_url)

@@ -17,7 +17,8 @@ def _with_key(ctx: CheckContext, tag: str, value: Optional[str], header: Optiona
     if value is not None:
         headers[header or auth.header] = value
     body = {"model": model, "messages": [{"role": "user", "content": f"Say something. [h:{tag}]"}]}
-    return ctx.gateway.request("POST", ctx.cfg.target.paths.chat, body, headers=headers, auth=False)
+    return ctx.gateway.request("POST", ctx.path("chat", model), body, headers={**ctx.model_headers(model), **headers},
+                               auth=False)
 
 
 def _all_providers(ctx: CheckContext, tag: str) -> list[dict[str, Any]]:
@@ -38,6 +39,7 @@ def _refused(ctx: CheckContext, ex, tag: str, what: str) -> Verdict:
 
 @check("auth.refused")
 def refused(ctx: CheckContext, case: str) -> Verdict:
+    ctx.require_key(f"refusing a {case} key")
     a = ctx.cfg.promises.auth
     scheme = ctx.cfg.target.auth.scheme
     tag = ctx.tag()
@@ -121,10 +123,11 @@ def same_key(ctx: CheckContext, same: bool) -> Verdict:
         raise Unsupported("the gateway does not promise Idempotency-Key handling (promises.idempotency_header)")
     model, tag = ctx.model("openai"), ctx.tag()
     k1 = f"harness-{tag}-1"
-    a = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {"model": model, "messages": [
-        {"role": "user", "content": f"Once. [h:{tag}]"}]}, headers={header: k1})
-    b = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, {"model": model, "messages": [
-        {"role": "user", "content": f"Once. [h:{tag}]"}]}, headers={header: k1 if same else f"harness-{tag}-2"})
+    a = ctx.gateway.request("POST", ctx.path("chat", model), {"model": model, "messages": [
+        {"role": "user", "content": f"Once. [h:{tag}]"}]}, headers={**ctx.model_headers(model), header: k1})
+    b = ctx.gateway.request("POST", ctx.path("chat", model), {"model": model, "messages": [
+        {"role": "user", "content": f"Once. [h:{tag}]"}]},
+        headers={**ctx.model_headers(model), header: k1 if same else f"harness-{tag}-2"})
     require_2xx(a)
     require_2xx(b)
     n = len(ctx.provider_of(model).journal(tag=tag))

@@ -95,9 +95,11 @@ def require_2xx(ex: Exchange) -> None:
 
 class CheckContext:
     def __init__(self, cfg: HarnessConfig, gateway: GatewayClient, providers: dict[str, ProviderControl],
-                 gateway_key: Optional[str], claim_id: str = "") -> None:
+                 gateway_key: Optional[str], claim_id: str = "", routes: Any = None) -> None:
+        from harness.world.routes import Routes
         self.cfg, self.gateway, self.providers = cfg, gateway, providers
         self.gateway_key = gateway_key
+        self.routes = routes or Routes(cfg)     # paths and headers per model (templates in harness.yaml)
         self.claim_id = claim_id
         self.chaos = None                        # a ChaosControl when the world has a fault proxy
         self.chaos_proxies: dict[str, str] = {}  # provider -> proxy name
@@ -184,11 +186,17 @@ class CheckContext:
         self._use(model)
         self.sent.append((model, tag))
 
-    def model_headers(self, model: str) -> dict[str, str]:
-        try:
-            return dict(self.cfg.model(model).headers)
-        except StopIteration:
-            return {}
+    def model_headers(self, model: Optional[str]) -> dict[str, str]:
+        return self.routes.model_headers(model)
+
+    def path(self, kind: str, model: Optional[str] = None) -> str:
+        """The gateway's route for a request of `kind` about `model` (target.paths / models[].paths)."""
+        return self.routes.path(kind, model)
+
+    def require_key(self, what: str) -> None:
+        """Raises Unsupported for a claim about client keys when the gateway takes none."""
+        if not self.cfg.target.auth.takes_key:
+            raise Unsupported(f"the gateway takes no client key (target.auth), so {what} is not offered")
 
     # -- request builders -------------------------------------------------------------------
     def chat(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.",
@@ -199,7 +207,7 @@ class CheckContext:
         self._sending(model, tag)
         if stream:
             body["stream"] = True
-        return self.gateway.request("POST", self.cfg.target.paths.chat, body, stream=stream,
+        return self.gateway.request("POST", self.path("chat", model), body, stream=stream,
                                     headers=self.model_headers(model), deadline_s=deadline_s, on_event=on_event,
                                     close_after_events=close_after_events)
 
@@ -211,14 +219,14 @@ class CheckContext:
         if stream:
             body["stream"] = True
         headers = {"anthropic-version": "2023-06-01", **self.model_headers(model)}
-        return self.gateway.request("POST", self.cfg.target.paths.messages, body, stream=stream, headers=headers)
+        return self.gateway.request("POST", self.path("messages", model), body, stream=stream, headers=headers)
 
     def responses(self, model: str, tag: str, *, stream: bool = False, prompt: str = "Say something.") -> Exchange:
         body: dict[str, Any] = {"model": model, "input": f"{prompt} [h:{tag}]"}
         self._sending(model, tag)
         if stream:
             body["stream"] = True
-        return self.gateway.request("POST", self.cfg.target.paths.responses, body, stream=stream,
+        return self.gateway.request("POST", self.path("responses", model), body, stream=stream,
                                     headers=self.model_headers(model))
 
     def journal(self, model: str, tag: str, settle_s: float = 0.0) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from harness.oracles import models as mo
 
 
 def _models(ctx: CheckContext):
-    ex = ctx.gateway.request("GET", ctx.cfg.target.paths.models)
+    ex = ctx.gateway.request("GET", ctx.path("models"))
     require_2xx(ex)
     return ex
 

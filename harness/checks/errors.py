@@ -30,7 +30,8 @@ def _raw(case: str, model: str) -> bytes:
 
 @check("errors.refused_cleanly")
 def refused_cleanly(ctx: CheckContext, case: str) -> Verdict:
-    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.chat, raw=_raw(case, ctx.model("openai")))
+    model = ctx.model("openai")
+    ex = ctx.gateway.request("POST", ctx.path("chat", model), raw=_raw(case, model))
     require_answer(ex)
     violations = eo.client_error_status(ex.status, ex.error)
     if ex.status and ex.status >= 400:
@@ -44,7 +45,7 @@ def anthropic_refused_cleanly(ctx: CheckContext) -> Verdict:
     if "anthropic_messages" not in ctx.cfg.target.protocols:
         raise Unsupported("the gateway does not expose the Anthropic Messages API")
     body = {"model": ctx.model("anthropic"), "messages": "hello"}
-    ex = ctx.gateway.request("POST", ctx.cfg.target.paths.messages, body,
+    ex = ctx.gateway.request("POST", ctx.path("messages", body["model"]), body,
                              headers={"anthropic-version": "2023-06-01"})
     require_answer(ex)
     return judge(eo.client_error_status(ex.status, ex.error), {"exchange": ex.evidence()},

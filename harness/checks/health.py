@@ -11,7 +11,7 @@ def status(ctx: CheckContext, auth: bool = True) -> Verdict:
     promises = ctx.cfg.promises
     if not auth and promises.health_requires_auth:
         raise Unsupported("the gateway promises its health endpoint only to authenticated callers")
-    ex = ctx.gateway.request("GET", ctx.cfg.target.paths.health, auth=auth)
+    ex = ctx.gateway.request("GET", ctx.path("health"), auth=auth)
     require_answer(ex)
     evidence = {"exchange": ex.evidence()}
     if ex.status != 200:

@@ -129,7 +129,7 @@ class GatewayClient:
                             ex.error = f"the client hung up on purpose after {len(ex.events)} events"
                             break
                     if now - t0 > deadline_s:
-                        ex.error = f"deadline of {deadline_s:.0f}s passed while the answer was still arriving"
+                        ex.error = f"deadline of {deadline_s:g}s passed while the answer was still arriving"
                         break
                     if len(body) > MAX_BODY:
                         ex.error = f"answer larger than {MAX_BODY} bytes; stopped reading"
@@ -137,9 +137,11 @@ class GatewayClient:
                 ex.body = bytes(body)
                 if parser is not None:
                     ex.leftover = parser.pending()
+                if expired.is_set() and not ex.error:   # the cut looked like the end of an EOF-delimited body
+                    ex.error = f"deadline of {deadline_s:g}s passed while the answer was still arriving"
         except httpx.HTTPError as exc:
             if expired.is_set():
-                ex.error = f"deadline of {deadline_s:.0f}s passed while the answer was still arriving"
+                ex.error = f"deadline of {deadline_s:g}s passed while the answer was still arriving"
             elif isinstance(exc, httpx.TimeoutException):
                 ex.error = f"timed out ({type(exc).__name__}) after {time.monotonic() - t0:.1f}s"
             elif isinstance(exc, httpx.RemoteProtocolError):

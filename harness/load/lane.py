@@ -128,8 +128,11 @@ def measure(cfg: HarnessConfig, world: World, profile: Profile, value: Optional[
         prov.script(tokens=profile.tokens, token_delay_ms=profile.token_delay_ms)   # the provider's pace, for both runs
         if progress:
             print(f"harness load: {profile.name} through the gateway {world.info.gateway_url} ...", flush=True)
-        gw_path = getattr(cfg.target.paths, GATEWAY_PATHS[profile.protocol])
-        gw = run(profile, world.info.gateway_url, gw_path, model, value, workers, cfg.target.auth.header, progress)
+        from harness.world.routes import Routes
+        routes = Routes(cfg, world.info.providers)
+        gw_path = routes.path(GATEWAY_PATHS[profile.protocol], model)
+        gw = run(profile, world.info.gateway_url, gw_path, model, value, workers, cfg.target.auth.header or "Authorization",
+                 progress, headers={**routes.target_headers(), **routes.model_headers(model)})
         result: dict[str, Any] = {"profile": profile.model_dump(), "gateway": gw, "tpot_tokens": tpot_tokens(gw)}
         if direct:
             if progress:
@@ -199,8 +202,7 @@ def for_report(result: dict[str, Any], files: list[str]) -> dict[str, Any]:
 
 
 def auth_value(cfg: HarnessConfig, key: Optional[str]) -> Optional[str]:
-    auth = cfg.target.auth
-    return (f"{auth.scheme} {key}" if auth.scheme else key) if key else None
+    return cfg.target.auth.value(key)
 
 
 def write_html(result: dict[str, Any], path: Path) -> None:

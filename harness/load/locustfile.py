@@ -38,7 +38,7 @@ TOTAL = Recorder()     # on the master (or a lone local runner): everything
 
 
 def _headers() -> dict[str, str]:
-    h = {"Content-Type": "application/json"}
+    h = {"Content-Type": "application/json", **(SPEC.get("headers") or {})}   # the target's and the model's own
     if SPEC.get("protocol") == "anthropic_messages":
         h["anthropic-version"] = "2023-06-01"
     if SPEC.get("auth"):

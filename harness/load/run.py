@@ -73,18 +73,20 @@ def load_profile(name_or_path: str) -> Profile:
 
 
 def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int = 0,
-        auth_header: str = "Authorization", progress: bool = False) -> dict[str, Any]:
+        auth_header: str = "Authorization", progress: bool = False,
+        headers: Optional[dict[str, str]] = None) -> dict[str, Any]:
     """`progress`: locust's own stats table every few seconds on our stderr, as the run goes."""
     if not is_loopback_url(host):
         # Load only ever targets this machine: a harness run must never load someone else's service.
         raise ConfigError(f"load target {host!r}: not a loopback address; the load lane only targets this machine")
     with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:   # removed afterwards, whatever happens
-        return _run_locust(profile, host, path, model, auth, workers, auth_header, progress, Path(tmp) / "result.json")
+        return _run_locust(profile, host, path, model, auth, workers, auth_header, progress, Path(tmp) / "result.json",
+                           headers or {})
 
 
 def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int,
-                auth_header: str, progress: bool, out: Path) -> dict[str, Any]:
-    spec = {"path": path, "model": model, "auth": auth, "auth_header": auth_header,
+                auth_header: str, progress: bool, out: Path, headers: dict[str, str]) -> dict[str, Any]:
+    spec = {"path": path, "model": model, "auth": auth, "auth_header": auth_header, "headers": headers,
             "think_s": profile.think_s, "out": str(out), "users": profile.users, "rate_rps": profile.rate_rps,
             "fanout": profile.fanout, "protocol": profile.protocol,
             "steps": [st.model_dump() for st in profile.steps],

@@ -24,11 +24,24 @@ PROVIDER_ROUTES = {"openai": re.compile(r"/(chat/completions|responses)$"), "ant
 PROMPT = "Say something short for the route check. [h:{tag}]"
 
 
+ROUTE_KIND = {"openai_chat": "chat", "openai_responses": "responses", "anthropic_messages": "messages",
+              "models": "models"}
+
+
 @dataclass
 class Gateway:
     client: GatewayClient
     paths: dict[str, str]                  # protocol -> gateway path
     controls: dict[str, ProviderControl]   # provider name -> its mock's control API
+    routes: Any = None                     # harness.world.routes.Routes: per-model paths and headers
+
+    def path(self, protocol: str, model: Optional[str] = None) -> str:
+        if self.routes is not None:
+            return self.routes.path(ROUTE_KIND[protocol], model)
+        return self.paths[protocol]
+
+    def headers(self, model: Optional[str]) -> dict[str, str]:
+        return self.routes.model_headers(model) if self.routes is not None else {}
 
 
 def send(gw: Gateway, protocol: str, model: str, prompt: str, stream: bool) -> Exchange:
@@ -42,7 +55,8 @@ def send(gw: Gateway, protocol: str, model: str, prompt: str, stream: bool) -> E
         headers = {"anthropic-version": "2023-06-01"}
     if stream:
         body["stream"] = True
-    return gw.client.request("POST", gw.paths[protocol], body, headers=headers, stream=stream)
+    return gw.client.request("POST", gw.path(protocol, model), body, headers={**(headers or {}), **gw.headers(model)},
+                             stream=stream)
 
 
 def read_answer(protocol: str, stream: bool, ex: Exchange) -> tuple[Optional[str], list[str]]:

@@ -22,6 +22,7 @@ def smoke_config(base: HarnessConfig, matrix: Matrix, omit: tuple[str, ...] = ()
     """The target of `base` (how to start and reach the gateway) serving the matrix's routes.
     `omit`: routes left out of the gateway's config on purpose (a broken config, for tests)."""
     data = base.model_dump(mode="json", exclude_none=True)
+    data["target"]["auth"] = base.target.auth.model_dump(mode="json")   # a null header or scheme means something
     parts = matrix.harness_parts()
     for m in parts["models"]:
         if m["name"] in omit:
@@ -34,10 +35,21 @@ def smoke_config(base: HarnessConfig, matrix: Matrix, omit: tuple[str, ...] = ()
     return HarnessConfig.model_validate(data)
 
 
+def with_not_offered(matrix: Matrix, base: HarnessConfig) -> Matrix:
+    """The matrix with the routes the target says its gateway cannot serve (smoke.not_offered in
+    harness.yaml: by provider kind or name) marked NOT OFFERED."""
+    from harness.smoke.matrix import NotOffered
+    extra = []
+    for n in (base.smoke.not_offered if base.smoke else []):
+        names = [n.provider] if n.provider else [p.name for p in matrix.providers if n.kind in (None, p.kind)]
+        extra += [NotOffered(provider=name, protocol=n.protocol, stream=n.stream, why=n.why) for name in names]
+    return matrix.model_copy(update={"not_offered": [*matrix.not_offered, *extra]}) if extra else matrix
+
+
 def catalog_checks(gw: cells.Gateway, matrix: Matrix, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The gateway's own catalog against the matrix: every route and every fallback-chain member
     listed and served, nothing listed twice, provider namespaces consistent."""
-    ex = gw.client.request("GET", gw.paths["models"])
+    ex = gw.client.request("GET", gw.path("models"))
     obj = ex.json() if ex.status == 200 else None
     listing = {"exchange": ex.evidence(3000)}
     out = []
@@ -48,7 +60,7 @@ def catalog_checks(gw: cells.Gateway, matrix: Matrix, results: list[dict[str, An
                     if problems else ok, "evidence": {**evidence, "problems": problems}})
 
     if obj is None:
-        why = [f"GET {gw.paths['models']}: HTTP {ex.status} {ex.error or ''}".strip()]
+        why = [f"GET {gw.path('models')}: HTTP {ex.status} {ex.error or ''}".strip()]
         for cid, claim in (("catalog.listed", "every route is listed"), ("catalog.unique", "no model listed twice"),
                            ("catalog.namespaces", "provider namespaces are consistent"),
                            ("catalog.fallbacks_served", "every fallback-chain member is served")):
@@ -73,8 +85,8 @@ def catalog_checks(gw: cells.Gateway, matrix: Matrix, results: list[dict[str, An
             problems.append(f"{name!r} (in a fallback chain) is not listed")
         cell = served.get(name)
         if cell is None:
-            probe = gw.client.request("POST", gw.paths["openai_chat"], {"model": name, "max_tokens": 16, "messages": [
-                {"role": "user", "content": "fallback member check"}]})
+            probe = gw.client.request("POST", gw.path("openai_chat", name), {"model": name, "max_tokens": 16, "messages": [
+                {"role": "user", "content": "fallback member check"}]}, headers=gw.headers(name))
             ok = probe.status == 200
             why = f"HTTP {probe.status}"
         else:
@@ -92,9 +104,11 @@ def run_matrix(cfg: HarnessConfig, matrix: Matrix, gateway_url: str, auth_value:
     paths = {"openai_chat": cfg.target.paths.chat, "openai_responses": cfg.target.paths.responses,
              "anthropic_messages": cfg.target.paths.messages, "models": cfg.target.paths.models}
     d = cfg.deadlines
+    from harness.world.routes import Routes
+    routes = Routes(cfg, {n: {"name": n, "kind": cfg.provider(n).kind, "url": u} for n, u in controls.items()})
     client = GatewayClient(gateway_url, cfg.target.auth.header, auth_value, connect_s=d.connect_s, read_s=d.read_s,
-                           request_s=d.request_s, stream_s=d.stream_s)
-    gw = cells.Gateway(client, paths, {n: ProviderControl(n, u) for n, u in controls.items()})
+                           request_s=d.request_s, stream_s=d.stream_s, headers=routes.target_headers())
+    gw = cells.Gateway(client, paths, {n: ProviderControl(n, u) for n, u in controls.items()}, routes)
     jobs = [(row, protocol) for row in rows for protocol in matrix.protocols]
     total = len(jobs) * len(matrix.streaming)
     done: list[dict[str, Any]] = []
@@ -141,6 +155,7 @@ def measure(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit
     cell, stops the world; returns the result (redacted) and the redactor for what is written."""
     from harness.world.world import World
     cfg = smoke_config(base, matrix, omit)
+    matrix = with_not_offered(matrix, base)
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
     rows = matrix.rows()
@@ -151,8 +166,7 @@ def measure(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit
         assert world.info is not None
         say(f"harness smoke: gateway ready at {world.info.gateway_url}; providers: "
               + ", ".join(f"{p.name} ({p.kind})" for p in cfg.providers), flush=True)
-        auth = cfg.target.auth
-        value = (f"{auth.scheme} {key}" if auth.scheme else key) if key else None
+        value = cfg.target.auth.value(key)
         controls = {n: p["control_url"] for n, p in world.info.providers.items()}
         result = run_matrix(cfg, matrix, world.info.gateway_url, value, controls, progress=progress)
     result["target"] = cfg.target.name

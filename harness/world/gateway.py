@@ -1,35 +1,22 @@
 """The gateway under test: either a URL the user runs, or a command the harness starts and stops."""
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
-import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 import httpx
 import jinja2
 
-from harness.config import HarnessConfig
+from harness.config import HarnessConfig, static_context
 from harness.secrets import Redactor
 from harness.world.processes import StartError
 from harness.world.processes import Child, free_port
 
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-
-
-def gateways_bin() -> Path:
-    """Where `bash ci/setup.sh --gateways` puts the gateways it builds (.gateways/bin of the checkout);
-    HARNESS_GATEWAYS_BIN points elsewhere (an installed harness, a shared build)."""
-    env = os.environ.get("HARNESS_GATEWAYS_BIN")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / ".gateways" / "bin"
-
-
-def static_context() -> dict[str, Any]:
-    """What a start command may name before anything runs: where binaries live."""
-    return {"bin_dir": str(Path(sys.executable).parent), "python": sys.executable, "gateways_bin": str(gateways_bin())}
 
 
 def binary(cfg: HarnessConfig) -> Optional[str]:
@@ -72,12 +59,16 @@ def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: di
     last_error = ""
     for _attempt in range(2):  # a free port can be taken between our probe and the child's bind
         port = free_port()
-        ctx = {**context, **static_context(), "port": port, "workdir": str(workdir)}
+        ctx = {**context, **static_context(), "port": port, "workdir": str(workdir),
+               "ports": {name: free_port() for name in start.ports}, "now": _now()}
+        for rel, template in {**({start.config_filename: start.config_template} if start.config_template else {}),
+                              **start.files}.items():
+            path = workdir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render_config(cfg_path.parent / template, ctx))
+            path.chmod(0o600)  # it may hold the run's gateway key
         if start.config_template:
-            config_path = workdir / start.config_filename
-            config_path.write_text(render_config(cfg_path.parent / start.config_template, ctx))
-            config_path.chmod(0o600)  # it may hold the run's gateway key
-            ctx["config_path"] = str(config_path)
+            ctx["config_path"] = str(workdir / start.config_filename)
         argv = [_env.from_string(part).render(**ctx) for part in start.command]
         if shutil.which(argv[0]) is None:   # one line naming the install command, not an OSError
             raise not_installed(cfg, argv[0])
@@ -88,7 +79,8 @@ def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: di
         child = Child("gateway", argv, env=env, log_path=workdir / "gateway.log", cwd=workdir)
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_ready(url + start.ready_path, start.ready_timeout_s, child)
+            wait_ready(url + _env.from_string(start.ready_path).render(**ctx), start.ready_timeout_s, child,
+                       start.ready_status)
             return child, url
         except StartError as exc:
             child.stop(grace_s=start.stop_timeout_s)
@@ -99,7 +91,13 @@ def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: di
                      + redactor.text(shlex.join(argv)))
 
 
-def wait_ready(url: str, timeout_s: float, child: Child) -> None:
+def _now() -> dict[str, Any]:
+    """The start time, for config files that carry one (a cache seed that must look fresh)."""
+    now = datetime.now(timezone.utc)
+    return {"iso": now.isoformat(timespec="seconds").replace("+00:00", "Z"), "unix": int(now.timestamp())}
+
+
+def wait_ready(url: str, timeout_s: float, child: Child, statuses: Optional[list[int]] = None) -> None:
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     with httpx.Client(timeout=httpx.Timeout(2.0), trust_env=False) as client:
@@ -109,7 +107,7 @@ def wait_ready(url: str, timeout_s: float, child: Child) -> None:
                                  f"last log lines:\n{child.log_tail(15)}")
             try:
                 r = client.get(url)
-                if r.status_code < 500:
+                if (r.status_code in statuses) if statuses else r.status_code < 500:
                     return
                 last = f"HTTP {r.status_code}"
             except httpx.HTTPError as exc:

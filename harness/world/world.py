@@ -153,6 +153,8 @@ class World:
         self._children.clear()
         if self.log_dir:  # keep the logs, with every secret we know of removed
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            for log in self.workdir.glob("*.log"):
-                (self.log_dir / log.name).write_text(self.redactor.text(log.read_text(errors="replace")))
+            extra = [self.workdir / rel for rel in (self.cfg.target.start.logs if self.cfg.target.start else [])]
+            for log in [*self.workdir.glob("*.log"), *(p for p in extra if p.is_file())]:
+                name = log.name if log.parent == self.workdir else f"gateway-{log.name}"
+                (self.log_dir / name).write_text(self.redactor.text(log.read_text(errors="replace")))
         shutil.rmtree(self.workdir, ignore_errors=True)
