@@ -7,7 +7,10 @@ from __future__ import annotations
 import secrets
 import time
 
+import pytest
+
 from harness.client.http import GatewayClient
+from timing import bound
 
 
 def body(t):
@@ -53,3 +56,24 @@ def test_never_retries(mocks):
     client = GatewayClient(mocks["urls"]["oa"], "Authorization", "Bearer sk-test-abcdefgh")
     ex = client.request("POST", "/v1/chat/completions", body(t))
     assert ex.status == 503 and len(mocks["oa"].journal(tag=t)) == 1
+
+
+@pytest.mark.parametrize("mode", ["trickle", "streams_forever", "headers_then_silence"])
+def test_the_deadline_is_total_whatever_the_gateway_trickles(tmp_path, mode):
+    """A byte every 0.5 s never trips a 5 s read timeout; an endless stream never ends by itself:
+    the exchange still ends at its 1.5 s deadline, with that as the reason."""
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    from harness.world.processes import spawn_ready
+    here = _Path(__file__).resolve().parent
+    child, info = spawn_ready("hostile", [_sys.executable, str(here / "hostile_gateway.py"), mode], tmp_path / "h.log", 20)
+    try:
+        client = GatewayClient(f"http://127.0.0.1:{info['port']}", None, None, read_s=5, request_s=1.5, stream_s=1.5)
+        ex = client.request("POST", "/v1/chat/completions", {"model": "m"}, stream=mode != "trickle")
+        client.close()
+    finally:
+        child.stop(grace_s=2)
+    # headers then silence: the 5 s read timeout would be the first to fire without the watchdog
+    assert ex.elapsed_s < bound(1.5) < 5, ex.elapsed_s
+    assert ex.error and "deadline of 1.5s passed while the answer was still arriving" in ex.error, ex.error
