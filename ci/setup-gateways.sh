@@ -42,18 +42,23 @@ fresh() {   # fresh NAME VERSION BINARY: is the binary there, built from this ve
   [ -x "$BIN/$3" ] && [ "$(cat "$ROOT/.gateways/$1.stamp" 2>/dev/null)" = "$2" ]
 }
 
-from_cache() {   # from_cache NAME VERSION BINARY: copy a build this machine already made
-  local c="$CACHE/$1-$2/$3"
+slot() {   # slot NAME KEY: the cache directory of one build recipe
+  printf '%s/%s-%s' "$CACHE" "$1" "$(printf '%s' "$2" | tr -c 'A-Za-z0-9._-' '_')"
+}
+
+from_cache() {   # from_cache NAME KEY BINARY: copy a build this machine already made
+  local c; c="$(slot "$1" "$2")/$3"
   [ -x "$c" ] || return 1
   cp "$c" "$BIN/$3.tmp" && mv "$BIN/$3.tmp" "$BIN/$3"
   echo "$2" >"$ROOT/.gateways/$1.stamp"
   rm -f "$ROOT/.gateways/$1.unavailable"
-  echo "ci/setup-gateways.sh: $1 $2 from the build cache ($c)"
+  echo "ci/setup-gateways.sh: $1 ($2) from the build cache ($c)"
 }
 
-keep() {   # keep NAME VERSION BINARY: file a fresh build in the cache and stamp it
-  mkdir -p "$CACHE/$1-$2"
-  cp "$BIN/$3" "$CACHE/$1-$2/$3.tmp" && mv "$CACHE/$1-$2/$3.tmp" "$CACHE/$1-$2/$3"
+keep() {   # keep NAME KEY BINARY: file a fresh build in the cache and stamp it
+  local d; d=$(slot "$1" "$2")
+  mkdir -p "$d"
+  cp "$BIN/$3" "$d/$3.tmp" && mv "$d/$3.tmp" "$d/$3"
   echo "$2" >"$ROOT/.gateways/$1.stamp"
   rm -f "$ROOT/.gateways/$1.unavailable"
 }
@@ -64,15 +69,17 @@ refused() {   # refused NAME MODULE@VERSION OUTPUT: the proxy said no (not a tim
   echo "ci/setup-gateways.sh: $1: $(cat "$ROOT/.gateways/$1.unavailable")" >&2
 }
 
-# build NAME MODULE VERSION PACKAGE BINARY [EMBED_DIR]: downloads MODULE@VERSION with the go command,
+# build NAME MODULE VERSION PACKAGE BINARY [EMBED_DIR] [LDFLAGS]: downloads MODULE@VERSION with the go command,
 # builds PACKAGE of it in a writable copy (with a placeholder page in EMBED_DIR, for a module that embeds
 # a web build it does not commit), files the binary as .gateways/bin/BINARY.
 # Not `go install MODULE/PKG@VERSION`: that also asks the proxy for the module's version list (to
 # report deprecations), which the proxy here refuses for these modules while it serves the version.
 build() {
-  local name=$1 module=$2 version=$3 pkg=$4 bin=$5 embed=${6:-}
-  fresh "$name" "$version" "$bin" && return 0
-  from_cache "$name" "$version" "$bin" && return 0
+  local name=$1 module=$2 version=$3 pkg=$4 bin=$5 embed=${6:-} ldflags=${7:-}
+  # The stamp and the cache key carry the build recipe too: a changed recipe builds again.
+  local key="$version${ldflags:+ ldflags=$ldflags}"
+  fresh "$name" "$key" "$bin" && return 0
+  from_cache "$name" "$key" "$bin" && return 0
   local t0=$SECONDS out dir src
   echo "ci/setup-gateways.sh: building $name $version from the Go module proxy (a few minutes) ..."
   if ! out=$(cd "$(mktemp -d)" && gosum go mod download -json "$module@$version"); then
@@ -90,21 +97,22 @@ build() {
     mkdir -p "$src/$embed"
     echo '<!doctype html><title>placeholder</title><p>Web UI not built (llm-gateway-harness build).' >"$src/$embed/index.html"
   fi
-  if ! (cd "$src" && gosum go build -trimpath -o "$BIN/$bin.tmp" "$pkg") >&2; then
+  if ! (cd "$src" && gosum go build -trimpath -ldflags "$ldflags" -o "$BIN/$bin.tmp" "$pkg") >&2; then
     rm -rf "$src"
     echo "ci/setup-gateways.sh: $name $version did not build" >&2
     return 1
   fi
   rm -rf "$src"
   mv "$BIN/$bin.tmp" "$BIN/$bin"
-  keep "$name" "$version" "$bin"
+  keep "$name" "$key" "$bin"
   echo "ci/setup-gateways.sh: $name $version built in $((SECONDS - t0))s -> $BIN/$bin"
 }
 
 command -v go >/dev/null 2>&1 || { echo "ci/setup-gateways.sh: the go command is missing (Go 1.26 is needed)" >&2; exit 1; }
 t0=$SECONDS
 # CLIProxyAPI: its server command (upstream's binary `server`; named here as its release builds rename it).
-build cliproxyapi github.com/router-for-me/CLIProxyAPI/v7 "$CPA_VERSION" ./cmd/server cliproxyapi
+# Its version is set at link time as its release builds do (main.Version), for the report's provenance.
+build cliproxyapi github.com/router-for-me/CLIProxyAPI/v7 "$CPA_VERSION" ./cmd/server cliproxyapi "" "-X main.Version=$CPA_VERSION"
 # GoZen: the module root, named `zen` as upstream names it (its port takeover logic matches that name);
 # `go install` cannot build it: its v3 tags lack /v3 in the module path, and it embeds internal/web/dist.
 build gozen github.com/dopejs/gozen "$GOZEN_VERSION" . zen internal/web/dist
