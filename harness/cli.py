@@ -113,7 +113,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_targets(args: argparse.Namespace) -> int:
     """The built-in targets: each an ordinary harness.yaml in harness/targets/."""
     from harness.config import builtin_targets
-    from harness.world.gateway import binary, installed
+    from harness.world.gateway import binary, installed, unavailable
     rows = []
     for name, path in builtin_targets().items():
         cfg, _ = load(path)
@@ -121,7 +121,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
         found = installed(cfg)
         rows.append({"name": name, "gateway": cfg.target.name, "file": str(path),
                      "installed": bool(found) if exe else None, "binary": found or exe,
-                     "install": cfg.target.install})
+                     "install": cfg.target.install, "unavailable": None if found else unavailable(cfg)})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -129,6 +129,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
     for r in rows:
         state = {True: "yes", False: "no", None: "running"}[r["installed"]]
         print(f"{r['name']:<12} {r['gateway']:<16} {state:<10} {r['install'] or '-'}")
+        if r["unavailable"]:
+            print(f"{'':<40} the last setup could not install it: {r['unavailable']}")
     print("\nharness run --target NAME (also validate, smoke, load); each is a harness.yaml in "
           f"{Path(rows[0]['file']).parent if rows else 'harness/targets'}")
     return 0

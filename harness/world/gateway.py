@@ -11,7 +11,7 @@ from typing import Any, Optional
 import httpx
 import jinja2
 
-from harness.config import HarnessConfig, static_context
+from harness.config import HarnessConfig, gateways_bin, static_context
 from harness.secrets import Redactor
 from harness.world.processes import StartError
 from harness.world.processes import Child, free_port
@@ -33,9 +33,21 @@ def installed(cfg: HarnessConfig) -> Optional[str]:
     return shutil.which(exe) if exe else None
 
 
+def unavailable(cfg: HarnessConfig) -> Optional[str]:
+    """Why the project's setup could not install this gateway, if it said so: ci/setup-gateways.sh
+    leaves <gateways dir>/<target name>.unavailable (a registry's refusal, in its own words)."""
+    note = gateways_bin().parent / f"{cfg.target.name}.unavailable"
+    try:
+        return note.read_text().strip().splitlines()[0] or None
+    except (OSError, IndexError):
+        return None
+
+
 def not_installed(cfg: HarnessConfig, exe: str) -> StartError:
     hint = f"; install it with: {cfg.target.install}" if cfg.target.install else ""
-    return StartError(f"gateway {cfg.target.name!r} is not installed: {exe} not found{hint}")
+    why = unavailable(cfg)
+    return StartError(f"gateway {cfg.target.name!r} is not installed: {exe} not found{hint}"
+                      + (f" (the last setup could not: {why})" if why else ""))
 
 
 def render_config(template_path: Path, context: dict[str, Any]) -> str:
