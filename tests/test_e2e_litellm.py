@@ -86,7 +86,8 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
     # The load lane ran last, alone: stream buffering and the (generous) gates of the embedded config.
     load = {cid: c for cid, c in by_id.items() if c["lane"] == "Load"}
     assert sorted(load) == ["CM-21.1", "CM-21.2", "CM-21.3", "CM-21.4"], sorted(load)
-    assert load["CM-21.1"]["status"] in ("PASS", "FAIL") and "ttft_share_of_stream_gateway" in load["CM-21.1"]["evidence"]
+    # LiteLLM holds streams back (see tests/test_load_lane.py): a finding, pinned.
+    assert load["CM-21.1"]["status"] == "FAIL" and "ttft_share_of_stream_gateway" in load["CM-21.1"]["evidence"]
     for cid in ("CM-21.2", "CM-21.3", "CM-21.4"):
         assert load[cid]["status"] == "PASS" and load[cid]["evidence"]["requests"] > 20, (cid, load[cid]["reason"])
     (ld,) = results["load"]   # one entry per profile
@@ -96,8 +97,8 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
               if cid not in set(LITELLM_FINDINGS) | LITELLM_UNSUPPORTED | MISSING | set(chaos) | set(load)}
     assert set(others.values()) == {"PASS"}, {k: (v, by_id[k]["reason"]) for k, v in others.items() if v != "PASS"}
     for section in ("5.1 Failover", "5.2 Retries", "5.3 Circuit breaker / cooldown", "5.4 Timeouts",
-                    "2. Rate limiting", "8. Caching", "1. Auth"):
-        assert any(c["section"] == section and c["status"] == "PASS" for c in by_id.values()) or section == "1. Auth"
+                    "2. Rate limiting", "8. Caching"):
+        assert any(c["section"] == section and c["status"] == "PASS" for c in by_id.values()), section
 
 
 def test_the_terminal_is_short_and_says_the_decision(litellm_run):

@@ -36,7 +36,10 @@ def test_load_reports_percentiles_overhead_and_gates(load_run):
         assert ov["ratio"] == round(ov["gateway_ms"] / ov["direct_ms"], 3)
     # The mock streams one token per 10 ms: straight from it, that is what the generator measures.
     assert 8 <= direct["table"]["itl"]["p50"] <= 16, direct["table"]["itl"]
-    assert result["buffering"]["status"] in ("PASS", "FAIL") and "ttft_share_of_stream_gateway" in result["buffering"]
+    # A LiteLLM finding, pinned: it holds the first token back and then sends the chunks bunched
+    # (TTFT p50 of hundreds of ms through it against a few ms from the provider, in every run so far).
+    assert result["buffering"]["status"] == "FAIL", result["buffering"]
+    assert "ttft_share_of_stream_gateway" in result["buffering"]
     assert [g["gate"] for g in result["gates"]] == ["ttft p99 <= 5000.0 ms", "e2e p99 <= 10000.0 ms", "error rate <= 1.00%"]
     failed = [g for g in result["gates"] if g["status"] == "FAIL"] + [result["buffering"]] * (result["buffering"]["status"] == "FAIL")
     assert proc.returncode == (1 if failed else 0), proc.stdout[-2000:] + proc.stderr[-2000:]
