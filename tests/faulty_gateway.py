@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 
 BREAKS = {
-    "failover_on_client_errors", "failover_garbage", "failover_leaks_error", "chain_reversed",
+    "failover_on_client_errors", "failover_garbage", "failover_leaks_error", "chain_reversed", "error_not_openai_shaped",
     "double_backup", "hedge", "model_names_primary", "failover_usage_doubled", "metadata_wrong",
     "extra_retry", "retry_client_errors", "no_retry", "no_backoff", "ignore_retry_after", "hammer",
     "no_timeout", "timeout_too_short", "stream_fake_complete",
@@ -286,6 +286,8 @@ class Gateway:
             fails_over = last.status in s.failover_on or (
                 "failover_on_client_errors" in s.breaks and 400 <= last.status < 500)
             if not fails_over:
+                if "error_not_openai_shaped" in s.breaks:   # an error a client written for the API cannot read
+                    return last.status, {"detail": f"upstream {last.status}"}, {}
                 return last.status, {"error": {"message": f"upstream {last.status}", "type": "upstream_error"}}, {}
             usage_sum += 10
         return last.status if last.status >= 500 else 503, {"error": {"message": "all providers failed", "type": "upstream_error"}}, {}
