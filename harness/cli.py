@@ -24,6 +24,16 @@ judged (ERROR), unless waived; 2 bad usage or config; 3 the world could not be s
 report is written)."""
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: give between 0 and 86400 seconds")
+    return value
+
+
 def _config_path(arg: Optional[str], target: Optional[str] = None) -> Optional[Path]:
     if arg and target:
         raise ConfigError("give --config FILE or --target NAME, not both")
@@ -46,7 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                           load=not args.no_load, smoke=not args.no_smoke,
                           history=Path(args.history) if args.history else None,
                           waivers=Path(args.waivers) if args.waivers else None,
-                          gateway_coverage=args.gateway_coverage, argv=sys.argv[1:]))
+                          gateway_coverage=args.gateway_coverage, budget_s=args.budget,
+                          check_budget_s=args.check_budget, argv=sys.argv[1:]))
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -136,6 +147,20 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.imports import litellm
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out}: exists; give another -o or --force")
+    harness_yaml, template, data = litellm.write(Path(args.from_litellm), out, keep_redis=args.keep_redis)
+    p = data["promises"]
+    print(f"{harness_yaml}: {len(data['providers'])} mock providers, {len(data['models'])} models, "
+          f"{len(p.get('fallbacks', {}))} fallback chains; promises read: {', '.join(sorted(p.get('sources', {})))}")
+    print(f"{template}: your LiteLLM config, pointed at the mock providers")
+    print(f"next: harness run --config {harness_yaml}")
+    return 0
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     from harness.checks.base import load_all
     claims = catalog.load_all(Path(args.matrices), known_checks=set(load_all()))
@@ -206,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: <out>-history beside the output directory)")
     r.add_argument("--waivers", metavar="FILE", help="known deviations with a reason and an expiry date "
                                                      "(default: harness.yaml's waivers:)")
+    r.add_argument("--budget", type=_seconds, metavar="SECONDS",
+                   help="the whole run's time budget: past it no claim or lane is started (each is ERROR, not judged, "
+                        "with the reason); lanes already running end within their own bounds")
+    r.add_argument("--check-budget", type=_seconds, metavar="SECONDS",
+                   help="one check's time budget: a check still running then is stopped and not judged")
     r.add_argument("--gateway-coverage", action="store_true",
                    help="run the gateway (a Python one the harness starts: target.coverage) under coverage.py with a "
                         "context per lane and per claim; the report gets its source matrix. Claims then run one at a "
@@ -275,6 +305,18 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check harness.yaml and the claim catalog, start nothing")
     common(v)
     v.set_defaults(fn=cmd_validate)
+
+    ini = sub.add_parser("init", help="write a harness.yaml from your own LiteLLM proxy config",
+                         description="Reads a LiteLLM proxy config and writes a harness.yaml whose config template is "
+                                     "that file, with every api_base pointed at a mock provider of the right shape, keys "
+                                     "replaced by mock keys, Redis-backed settings made local, and the promises (fallbacks, "
+                                     "retries, timeouts, cooldowns, rpm limits, cache, aliases) read from it.")
+    ini.add_argument("--from-litellm", required=True, metavar="CONFIG", help="the LiteLLM proxy config (config.yaml)")
+    ini.add_argument("--out", "-o", default="harness.yaml", metavar="FILE",
+                     help="the harness.yaml to write; its template goes beside it (default: %(default)s)")
+    ini.add_argument("--keep-redis", action="store_true", help="keep Redis-backed cache and router settings (you run Redis)")
+    ini.add_argument("--force", action="store_true", help="overwrite an existing file")
+    ini.set_defaults(fn=cmd_init)
 
     t = sub.add_parser("targets", help="list the built-in targets: gateway, installed or not, how to install it",
                        description="The built-in targets (harness/targets/*.yaml), each an ordinary harness.yaml: "

@@ -7,8 +7,11 @@ in its report's user_properties, where a `RecordSink` appends it to the results 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -37,6 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run only claims whose id is ID or starts with ID. (repeatable)")
     g.addoption("--harness-lane", action="append", default=[], metavar="LANE", help="run only this lane's claims")
     g.addoption("--harness-keyword", default="", metavar="TEXT", help="run only claims whose id, test or claim has TEXT")
+    g.addoption("--harness-deadline", type=float, default=None, metavar="EPOCH",
+                help="the run's budget ends at this time: later claims are not judged")
+    g.addoption("--harness-check-budget", type=float, default=None, metavar="SECONDS",
+                help="a check that runs longer is stopped and not judged")
 
 
 class _State:
@@ -155,6 +162,30 @@ class ClaimFailure(Exception):
     pass
 
 
+class BudgetExceeded(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _budget(seconds: Optional[float]):
+    """Stops the check (an exception raised where it is, in a blocking read too) once `seconds`
+    have passed. A timer signal works in the main thread only: where a check runs elsewhere, the
+    check's own deadlines are the bound."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise BudgetExceeded(f"the check's budget of {seconds:g}s ran out")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(0.01, seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class ClaimItem(pytest.Item):
     def __init__(self, *, claim: catalog.Claim, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -163,8 +194,12 @@ class ClaimItem(pytest.Item):
     def runtest(self) -> None:
         claim = self.claim
         started = time.time()
+        deadline = self.config.getoption("--harness-deadline")
+        budget = self.config.getoption("--harness-check-budget")
         if claim.check is None:
             verdict = base.Verdict(base.MISSING, "no automated check for this claim yet")
+        elif deadline is not None and started >= deadline:
+            verdict = base.Verdict(base.ERROR, "not judged: the run's budget ran out before this claim")
         else:
             ctx = _context(self.config)
             ctx.claim_id = claim.id
@@ -172,8 +207,12 @@ class ClaimItem(pytest.Item):
             if info is not None and info.coverage_dir:   # the gateway is measured: what runs now is this claim's
                 from harness.world.gateway_coverage import switch
                 switch(info.coverage_dir, info.gateway_pid, claim.id)
+            limits = [x for x in (budget, deadline - started if deadline else None) if x is not None]
             try:
-                verdict = base.run(ctx, claim.check, dict(claim.params))
+                with _budget(min(limits) if limits else None):
+                    verdict = base.run(ctx, claim.check, dict(claim.params))
+            except BudgetExceeded as exc:
+                verdict = base.Verdict(base.ERROR, f"not judged: {exc}")
             except Exception as exc:  # the check itself broke: not judged, never the gateway's FAIL
                 verdict = base.Verdict(base.ERROR, f"not judged: the check crashed: {type(exc).__name__}: {exc}")
         red = self.config.stash[_KEY].redactor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ class RunOptions:
     waivers: Optional[Path] = None    # None: harness.yaml's `waivers:`
     repo: Any = None                  # a config.RepoCfg from `harness repo`, instead of harness.yaml's `repo:`
     gateway_coverage: bool = False    # measure the (Python) gateway with coverage.py, a context per lane and claim
+    budget_s: Optional[float] = None        # the whole run: past it, nothing more is started (not judged)
+    check_budget_s: Optional[float] = None  # one check: stopped past it (not judged)
     argv: list[str] = field(default_factory=list)
 
 
@@ -62,7 +65,7 @@ def run(opts: RunOptions) -> int:
     # Per-claim coverage contexts are exact only when one claim runs at a time.
     workers = "1" if opts.gateway_coverage else opts.workers
     env = LaneEnv(cfg, cfg_path, opts.out, redactor, key=key, workers=workers, debug=opts.debug,
-                  matrices=opts.matrices, extra={"no_load": not opts.load, "no_smoke": not opts.smoke, "repo": opts.repo})
+                  matrices=opts.matrices, check_budget_s=opts.check_budget_s, extra={"no_load": not opts.load, "no_smoke": not opts.smoke, "repo": opts.repo})
     plans = [(lane, lane.plan(env, selection)) for lane in lanes()]   # bad input stops here, before anything starts
     plans = [(lane, planned) for lane, planned in plans if planned]
     if not plans:
@@ -81,7 +84,8 @@ def run(opts: RunOptions) -> int:
     catalog_rows += [{k: v for k, v in r.to_json().items() if k not in ("status", "reason", "evidence")}
                      for lane, planned in plans if lane.name != "claims" for r in planned]
     meta = provenance.describe(cfg, cfg_path, opts.matrices, opts.argv, {"version": "unknown", "source": "not asked: the gateway never started"},
-                               {"selection": selection.describe(), "workers": workers, "gateway_coverage": opts.gateway_coverage, "out": str(opts.out),
+                               {"selection": selection.describe(), "workers": workers, "budget_s": opts.budget_s,
+                                "check_budget_s": opts.check_budget_s, "gateway_coverage": opts.gateway_coverage, "out": str(opts.out),
                                 "history": str(history_dir(opts)), "waivers": str(waiver_path) if waiver_path else None})
     stream.start({**meta, "catalog": catalog_rows, "waivers": waivers,
                   "planned": {lane.name: [r.id for r in planned] for lane, planned in plans},
@@ -92,6 +96,8 @@ def run(opts: RunOptions) -> int:
     coverage_dir = (opts.out / "gateway-coverage").resolve() if opts.gateway_coverage else None
     if coverage_dir is not None:
         shutil.rmtree(coverage_dir, ignore_errors=True)
+    started = time.time()
+    env.deadline = started + opts.budget_s if opts.budget_s else None
     try:
         with contextlib.ExitStack() as stack:
             if any(lane.needs_world for lane, _ in plans):
@@ -104,6 +110,12 @@ def run(opts: RunOptions) -> int:
             version = provenance.gateway_version(cfg, env.world.info.gateway_url if env.world else cfg.target.url)
             stream.start({"gateway": {"name": cfg.target.name, **version}})   # read back merged into the run line
             for lane, planned in plans:
+                if env.deadline is not None and time.time() >= env.deadline:
+                    for r in planned:
+                        r.status, r.reason = Status.ERROR, (f"not judged: the run's budget of {opts.budget_s:g}s ran out "
+                                                            f"before the {lane.name} lane")
+                        stream.record(r)
+                    continue
                 if env.world is not None:
                     switch(env.world.info.coverage_dir, env.world.info.gateway_pid, f"lane:{lane.name}")
                 infra_error = _run_lane(lane, planned, env, stream, terminal) or infra_error

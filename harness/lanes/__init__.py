@@ -32,6 +32,8 @@ class LaneEnv:
     workers: str = "auto"
     debug: bool = False               # show the tools' own output (pytest's, locust's)
     matrices: Optional[Path] = None
+    deadline: Optional[float] = None          # the run's budget ends then (time.time()): nothing starts later
+    check_budget_s: Optional[float] = None    # one check's budget
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -41,6 +41,10 @@ class ClaimsLane:
             args += ["-n", env.workers, "--dist", "loadgroup"]
         for r in planned:   # exactly the planned ids: one selection rule, applied once, by the runner
             args += ["--harness-only", r.id]
+        if env.deadline is not None:
+            args += ["--harness-deadline", repr(env.deadline)]
+        if env.check_budget_s is not None:
+            args += ["--harness-check-budget", repr(env.check_budget_s)]
         os.environ[WORLD_ENV] = str(env.world.info_path)
         log = env.out / "logs" / "pytest.log"
         log.parent.mkdir(parents=True, exist_ok=True)
