@@ -67,7 +67,10 @@ def catalog_checks(gw: cells.Gateway, matrix: Matrix, results: list[dict[str, An
             rec(cid, claim, why, "", listing)
         return out
     ids = mo.ids(obj)
-    routes = [r.name for r in matrix.rows()]
+    # A route the gateway does not offer at all (every cell NOT OFFERED) is not expected in its catalog.
+    offered = {r.name for r in matrix.rows()
+               if not all(matrix.not_offered_why(r.provider, p, s) for p in matrix.protocols for s in matrix.streaming)}
+    routes = [r.name for r in matrix.rows() if r.name in offered]
     rec("catalog.listed", "every route of the matrix is listed in /v1/models", mo.lists_all(obj, routes, "route"),
         f"all {len(routes)} routes listed", {"ids": ids})
     rec("catalog.unique", "no model is listed twice", mo.no_duplicates(obj), f"{len(ids)} ids, none twice", {"ids": ids})
@@ -78,7 +81,7 @@ def catalog_checks(gw: cells.Gateway, matrix: Matrix, results: list[dict[str, An
     rec("catalog.namespaces", "every listed name is provider/model or a declared alias", odd,
         "every id is provider/model of a known provider, or a declared alias", {"ids": ids})
     served = {r["row"]: r for r in results if r["protocol"] == "openai_chat" and not r["stream"]}
-    members = sorted({n for head, chain in matrix.fallbacks.items() for n in [head, *chain]})
+    members = sorted({n for head, chain in matrix.fallbacks.items() for n in [head, *chain]} & offered)
     problems = []
     for name in members:
         if name not in ids:
