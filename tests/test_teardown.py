@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -16,10 +17,16 @@ from harness.world.processes import port_is_open
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_leaves_nothing_behind(tmp_path, sig):
+# Signals land at random points of the claims lane (the seed is in the test id, to replay one).
+POINTS = [(signal.SIGINT, random.Random(seed).uniform(0.5, 25.0), seed) for seed in (11, 29)] + [
+    (signal.SIGTERM, random.Random(seed).uniform(0.5, 25.0), seed) for seed in (7, 42)]
+
+
+@pytest.mark.parametrize("sig,delay,seed", POINTS, ids=[f"{s.name}-after-{d:.1f}s-seed{n}" for s, d, n in POINTS])
+def test_interrupted_run_leaves_nothing_behind(tmp_path, sig, delay, seed):
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-o", str(tmp_path), "-n", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    children: list = []
     out, deadline = "", time.monotonic() + 180
     try:
         assert proc.stdout is not None
@@ -31,7 +38,9 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, sig):
         assert "gateway ready at" in out, out
         ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)(?!\d)(?! \(refuses)", out)]
         assert len(ports) >= 4 and all(port_is_open("127.0.0.1", p) for p in ports), out
-        time.sleep(1.0)   # let a few claims start
+        time.sleep(delay)   # somewhere in the claims lane
+        import psutil
+        children = psutil.Process(proc.pid).children(recursive=True)   # mocks, fault proxy, gateway, workers
         proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=60)
         out += rest
@@ -46,6 +55,14 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, sig):
     assert not [p for p in ports if port_is_open("127.0.0.1", p)], out[-2000:]
     pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", out)]
     assert len(pids) == 2 and not [p for p in pids if _alive(p)], out[-2000:]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [c for c in children if _alive(c.pid)]:
+        time.sleep(0.2)
+    assert len(children) >= 3 and not [c.pid for c in children if _alive(c.pid)], [c.cmdline() for c in children]
+    # Every verdict reached is kept, and the report says the run was cut short.
+    md = (tmp_path / "report.md").read_text()
+    assert "**Partial run**: interrupted" in md and (tmp_path / "results.jsonl").exists()
+    assert "interrupted:" in out and "verdicts were reached and kept" in out
 
 
 def _alive(pid: int) -> bool:
