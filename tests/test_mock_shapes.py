@@ -405,6 +405,9 @@ def test_ollama_generate_examples(up):
     assert cut["done_reason"] == "length" and cut["eval_count"] == 3
     loaded = httpx.post(url, json={"model": "llama3.2"}, timeout=T).json()
     assert loaded["done_reason"] == "load" and loaded["response"] == ""
+    # A wrongly typed option fails when Ollama schedules the model: a 500, as its handleScheduleError answers.
+    typed = httpx.post(url, json={"model": "llama3.2", "prompt": "x", "options": {"temperature": "warm"}}, timeout=T)
+    assert typed.status_code == 500 and typed.json() == {"error": 'option "temperature" must be of type float32'}
 
 
 def test_ollama_chat_examples_with_tools(up):

@@ -87,6 +87,15 @@ def world(tmp_path_factory):
     child.stop(grace_s=3)
 
 
+@pytest.fixture(autouse=True)
+def fresh_journals(world):
+    """Each test starts from empty journals: an unserved call weighs on every later claim on its
+    provider's models, as it does in a run."""
+    for ctl in world["providers"].values():
+        ctl.clear_journal()
+        ctl.clear_script()
+
+
 def run(world, check: str, params: dict | None = None) -> base.Verdict:
     base.load_all()
     ctx = base.CheckContext(world["cfg"], world["client"], world["providers"], "sk-relay-test-key", "CM-T.1")
@@ -115,6 +124,26 @@ def test_an_unserved_route_makes_a_fail_not_judged_naming_the_route(world):
                         "mock does not serve: claims on its models (gpt-a) are not judged"), v.reason
     assert v.evidence["verdict_before_review"]["status"] == "FAIL"
     assert v.evidence["unserved"][0]["path"] == "/v1/chat/complete" and v.evidence["unserved"][0]["status"] == 404
+
+
+def test_an_earlier_unserved_call_at_the_models_provider_undoes_a_later_claim(world):
+    """A gateway that got the 404 may send the model's requests elsewhere since (a cooldown): the
+    claims on that provider's models stay not judged, though their own requests avoid the route."""
+    route(world, "gpt-a", "pa", "/v1/chat/complete")
+    assert run(world, "upstream.single_attempt").status == Status.ERROR
+    route(world, "gpt-a", "pb")          # "cooled down": gpt-a now goes to its fallback's provider
+    later = run(world, "upstream.single_attempt")
+    assert later.status == Status.ERROR and "POST /v1/chat/complete on provider pa" in later.reason
+    assert later.evidence["verdict_before_review"]["reason"] == "the provider got 0 requests for one client request"
+    assert later.evidence["routing"]["notes"] == [
+        "gpt-a's request never reached its provider pa: it went to pb, the provider of its fallback gpt-b"]
+    # Claims on other providers' models are not touched by it.
+    world["cfg"].defaults.openai_model = "gpt-c"
+    try:
+        route(world, "gpt-c", "pc")
+        assert run(world, "upstream.single_attempt").status == Status.PASS
+    finally:
+        world["cfg"].defaults.openai_model = "gpt-a"
 
 
 def test_an_unserved_route_also_undoes_a_pass(world):

@@ -3,8 +3,9 @@
 A verdict is only as good as the world it was reached in. Three things the journals show change
 what a verdict means, whatever the check concluded:
 - the gateway called a route the mock does not serve (it answered a distinct 404, journaled as
-  unserved): the claim is ERROR "not judged", naming the route; a FAIL there is the harness's gap,
-  and a PASS may rest on the 404 (a fallback taken for the wrong reason);
+  unserved), with this check's request or at any time at a provider of the check's models: the
+  claim is ERROR "not judged", naming the route; a FAIL there is the harness's gap, and a PASS may
+  rest on the 404 (a fallback taken for the wrong reason, a provider cooled down since);
 - the claim needs what the route the gateway used cannot do (tool calls through Ollama's
   /api/generate): UNSUPPORTED with that reason, not FAIL;
 - a request never reached its model's own provider: the reason says who answered it (a fallback,
@@ -21,7 +22,8 @@ from harness.results.record import Status
 
 JUDGED = {Status.PASS, Status.FAIL, Status.SAFE, Status.PARTIAL, Status.ERROR}
 CAN_SAY = {"tools": "tool calls", "parallel_tools": "parallel tool calls", "json": "a JSON mode"}
-WINDOW_SLACK_S = 0.5   # an untagged request this long before the check began may still be its own
+WINDOW_SLACK_S = 0.5   # a request this long before the check began may still be its own
+LAST = 20              # unserved requests shown per provider (the evidence, not a census)
 
 
 def review(ctx: CheckContext, verdict: Verdict) -> Verdict:
@@ -67,15 +69,18 @@ def _models_at(ctx: CheckContext, provider: str) -> list[str]:
 
 
 def unserved_calls(ctx: CheckContext) -> list[tuple[str, dict[str, Any]]]:
-    """Requests on routes a mock does not serve that belong to this check: carrying one of its tags
-    (at any provider), or untagged while it ran at a provider of one of its models."""
+    """Requests on routes a mock does not serve that bear on this check: any, at any time of the
+    run, at a provider of one of its models (a gateway that got a 404 there may avoid the provider
+    since: a cooldown, a fallback taken at once); at other providers, those carrying its tags."""
     mine = _providers_of(ctx, ctx.used_models)
-    since = ctx.started_at - WINDOW_SLACK_S
     out = []
     for name, prov in ctx.providers.items():
-        for e in prov.journal(served=False, since_t=since):
-            if e.get("tag") in ctx.used_tags or (e.get("tag") is None and name in mine and e["t_received"] >= since):
-                out.append((name, e))
+        if name in mine:
+            found = prov.journal(served=False, last=LAST)
+        else:
+            found = [e for e in prov.journal(served=False, since_t=ctx.started_at - WINDOW_SLACK_S)
+                     if e.get("tag") in ctx.used_tags]
+        out += [(name, e) for e in found]
     return out
 
 
@@ -92,6 +97,9 @@ def _not_judged(ctx: CheckContext, verdict: Verdict, unserved: list[tuple[str, d
                      f"serve: claims on its models ({on}) are not judged")
     evidence = {**verdict.evidence, "unserved": [_compact(n, e) for n, e in unserved[:10]],
                 "verdict_before_review": {"status": str(Status(verdict.status)), "reason": verdict.reason}}
+    notes, shown = routing_notes(ctx)
+    if notes:   # in the evidence only: the reason stays one per route, so the report groups them as one cause
+        evidence["routing"] = {"notes": notes, "journal": shown}
     return Verdict(Status.ERROR, "not judged: " + "; ".join(parts), evidence, verdict.duration_s)
 
 
@@ -146,9 +154,10 @@ def _who_answered(ctx: CheckContext, model: str, others: dict[str, list[dict[str
     return "it went to " + " and ".join(said)
 
 
-def _annotated(ctx: CheckContext, verdict: Verdict) -> Verdict:
-    """Says, in the reason, which of the check's requests never reached their model's provider."""
-    notes, shown = [], []
+def routing_notes(ctx: CheckContext) -> tuple[list[str], list[dict[str, Any]]]:
+    """Which of the check's requests never reached their model's provider, and who got them."""
+    notes: list[str] = []
+    shown: list[dict[str, Any]] = []
     seen: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for model, tag in ctx.sent[:6]:
         own = _providers_of(ctx, [model])
@@ -160,13 +169,17 @@ def _annotated(ctx: CheckContext, verdict: Verdict) -> Verdict:
         by_provider = seen[tag]
         if by_provider.get(home):
             continue
-        why = ""
-        if ctx.providers[home].refuses:
-            why = " (it refuses connections, on purpose)"
+        why = " (it refuses connections, on purpose)" if ctx.providers[home].refuses else ""
         note = f"{model}'s request never reached its provider {home}{why}: {_who_answered(ctx, model, by_provider)}"
         if note not in notes:
             notes.append(note)
             shown += [_compact(n, e) for n, es in by_provider.items() for e in es][:6]
+    return notes, shown
+
+
+def _annotated(ctx: CheckContext, verdict: Verdict) -> Verdict:
+    """Says, in the reason, which of the check's requests never reached their model's provider."""
+    notes, shown = routing_notes(ctx)
     if not notes:
         return verdict
     evidence = {**verdict.evidence, "routing": {"notes": notes, "journal": shown}}

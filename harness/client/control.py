@@ -29,9 +29,10 @@ class ProviderControl:
         self._client.delete(f"{self.url}/__harness/script", params={"tag": tag} if tag else None).raise_for_status()
 
     def journal(self, tag: Optional[str] = None, since_seq: int = 0,
-                served: Optional[bool] = None, since_t: Optional[float] = None) -> list[dict[str, Any]]:
+                served: Optional[bool] = None, since_t: Optional[float] = None,
+                last: Optional[int] = None) -> list[dict[str, Any]]:
         """`served=False`: only the requests on routes the mock does not serve (answered 404);
-        `since_t`: only those received since this wall-clock time."""
+        `since_t`: only those received since this wall-clock time; `last`: only the latest N."""
         if self.refuses:
             return []   # nothing listens there, so nothing was ever received
         params: dict[str, Any] = {"since_seq": since_seq}
@@ -41,6 +42,8 @@ class ProviderControl:
             params["served"] = "1" if served else "0"
         if since_t is not None:
             params["since_t"] = repr(since_t)
+        if last:
+            params["last"] = last
         r = self._client.get(f"{self.url}/__harness/journal", params=params)
         r.raise_for_status()
         return r.json()["entries"]

@@ -58,12 +58,12 @@ class Journal:
         return entry
 
     def query(self, tag: str | None = None, since_seq: int = 0, served: bool | None = None,
-              since_t: float = 0.0) -> list[dict[str, Any]]:
-        return [
-            asdict(e) for e in list(self._entries)
-            if e.seq > since_seq and (tag is None or e.tag == tag) and (served is None or e.served == served)
-            and e.t_received >= since_t
-        ]
+              since_t: float = 0.0, last: int | None = None) -> list[dict[str, Any]]:
+        """`last`: only the most recent N of the matching entries."""
+        found = [e for e in list(self._entries)
+                 if e.seq > since_seq and (tag is None or e.tag == tag) and (served is None or e.served == served)
+                 and e.t_received >= since_t]
+        return [asdict(e) for e in (found[-last:] if last else found)]
 
     def clear(self) -> None:
         self._entries.clear()

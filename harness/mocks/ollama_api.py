@@ -34,12 +34,34 @@ def error_shape(status: int, message: str) -> dict[str, Any]:
     return {"error": message}
 
 
+# Typed options, as Ollama's api.Options declares them; others are ignored (with a warning, there).
+FLOAT_OPTIONS = {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty",
+                 "frequency_penalty", "mirostat_tau", "mirostat_eta", "tfs_z"}
+INT_OPTIONS = {"num_predict", "top_k", "repeat_last_n", "seed", "num_ctx", "num_batch", "num_gpu", "main_gpu",
+               "num_thread", "num_keep", "mirostat"}
+
+
 def _validate_format(body: dict[str, Any]) -> Optional[str]:
     fmt = body.get("format")
     if fmt not in (None, "", "json") and not isinstance(fmt, dict):
         return f"invalid format: {json.dumps(fmt)}; expected \"json\" or a valid JSON Schema"
     if body.get("options") is not None and not isinstance(body.get("options"), dict):
         return "options must be an object"
+    return None
+
+
+def bad_option(body: dict[str, Any]) -> Optional[str]:
+    """Ollama loads `options` into typed fields when it schedules the model, and answers a wrong
+    type with a 500 (handleScheduleError's default), not a 400."""
+    for key, val in (body.get("options") or {}).items():
+        if val is None:
+            continue
+        if key in FLOAT_OPTIONS and (isinstance(val, bool) or not isinstance(val, (int, float))):
+            return f"option {key!r} must be of type float32".replace("'", '"')
+        if key in INT_OPTIONS and (isinstance(val, bool) or not isinstance(val, (int, float))):
+            return f"option {key!r} must be of type integer".replace("'", '"')
+        if key == "stop" and not (isinstance(val, list) and all(isinstance(x, str) for x in val)):
+            return 'option "stop" must be of an array of strings'
     return None
 
 
@@ -117,6 +139,8 @@ async def chat(ex: Exchange) -> web.StreamResponse:
         return ended
     body = ex.body
     model, msgs = body["model"], body["messages"]
+    if bad_option(body):
+        return ex.reject(bad_option(body) or "", 500)
     if not msgs:
         return await _loaded(ex, model, chat=True)
     prompt = content.prompt_text_openai(body)
@@ -148,6 +172,8 @@ async def generate(ex: Exchange) -> web.StreamResponse:
         return ended
     body = ex.body
     model = body["model"]
+    if bad_option(body):
+        return ex.reject(bad_option(body) or "", 500)
     if not body.get("prompt"):
         return await _loaded(ex, model, chat=False)
     prompt = "\n".join(p for p in (body.get("system"), body["prompt"]) if isinstance(p, str) and p)

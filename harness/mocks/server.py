@@ -122,7 +122,8 @@ class Provider:
         served = request.query.get("served")   # "0": only requests on routes the mock does not serve
         return web.json_response({"entries": self.journal.query(request.query.get("tag"), since,
                                                                 None if served is None else served == "1",
-                                                                float(request.query.get("since_t", "0")))})
+                                                                float(request.query.get("since_t", "0")),
+                                                                int(request.query.get("last", "0")) or None)})
 
     async def _clear_journal(self, request: web.Request) -> web.Response:
         self.journal.clear()
