@@ -57,6 +57,6 @@ def test_a_gateway_that_cannot_start_is_exit_3_with_one_line_and_a_report(tmp_pa
     r = subprocess.run([sys.executable, "-m", "harness", "run", "-c", str(cfg), "-o", str(tmp_path / "out"), "--no-load",
                         "--no-smoke", "--only", "CM-10.1.1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stdout + r.stderr
-    assert r.stderr.strip() == "harness: error: cannot start gateway: /nonexistent/gateway-bin: No such file or directory"
+    assert r.stderr.strip() == "harness: error: gateway 'nobin' is not installed: /nonexistent/gateway-bin not found"
     md = (tmp_path / "out" / "report.md").read_text()
     assert "**Release gate: NOT CLEARED**: the world could not be started" in md and "Traceback" not in r.stdout

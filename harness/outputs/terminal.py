@@ -94,8 +94,11 @@ class Terminal:
                   f"mock providers (pid {pids.get('mock-providers')}): {mocks}")
 
     def error(self, text: str) -> None:
+        """One line: a long reason (a gateway's last log lines) is in the report and in logs/."""
         self._stop()
-        print(f"harness: error: {text}", file=sys.stderr, flush=True)
+        first, *rest = text.strip().splitlines() or [""]
+        more = " (more in the report and in logs/)" if any(line.strip() for line in rest) else ""
+        print(f"harness: error: {first.rstrip(':; ')}{more}", file=sys.stderr, flush=True)
 
     def interrupted(self, reached: int) -> None:
         self._stop()
