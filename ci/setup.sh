@@ -9,9 +9,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.harness-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ci/constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[proxy,chaos,load,dev]'
+  # ci/constraints.txt: the LiteLLM whose findings the self-tests pin (the harness accepts others).
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c ci/constraints.txt -e '.[proxy,chaos,load,dev]'
   touch "$stamp"
 fi
 if [ "${1:-}" = "--gateways" ]; then
