@@ -132,15 +132,25 @@ def test_a_canned_answer_in_another_protocol(shapes):
 
 # --- against LiteLLM proxy -------------------------------------------------------------------
 
+# LiteLLM 1.108.7 hands a chat-completions client Gemini's `responseId` as the completion's id (not
+# chatcmpl-...): a real Gemini sends responseId (GenerateContentResponse, ai.google.dev/api/generate-content),
+# and so does the mock, so the plain chat cells of every Gemini route are red for LiteLLM's sake.
+GEMINI_ID_CELLS = {(r, "openai_chat", False) for r in ("gemini/gemini-2.0-flash-lite", "gemini/gemini-1.5-pro", "fast")}
+
+
 @pytest.mark.e2e
-def test_the_matrix_is_green_through_litellm(tmp_path):
+def test_the_matrix_is_green_through_litellm_but_for_geminis_ids(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness", "smoke", "-o", str(tmp_path), "-q"],
                           capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "smoke.json").read_text())
-    assert len(result["cells"]) == 11 * 3 * 2 and {c["status"] for c in result["cells"]} == {"PASS"}
+    assert len(result["cells"]) == 11 * 3 * 2
+    red = {(c["row"], c["protocol"], c["stream"]): c["reason"] for c in result["cells"] if c["status"] != "PASS"}
+    assert set(red) == GEMINI_ID_CELLS, red
+    assert all(r.startswith("openai_chat answer: id should be a string starting with 'chatcmpl-'") for r in red.values()), red
     assert {c["id"]: c["status"] for c in result["catalog"]} == {
-        "catalog.listed": "PASS", "catalog.unique": "PASS", "catalog.namespaces": "PASS", "catalog.fallbacks_served": "PASS"}
+        "catalog.listed": "PASS", "catalog.unique": "PASS", "catalog.namespaces": "PASS",
+        "catalog.fallbacks_served": "FAIL"}   # gemini/gemini-1.5-pro, in a chain, is one of the red cells
     # Both directions of translation: an Anthropic provider behind chat completions, an OpenAI one behind messages.
     cell = {(c["row"], c["protocol"], c["stream"]): c for c in result["cells"]}
     up = cell[("anthropic/claude-3-5-haiku-20241022", "openai_chat", True)]["evidence"]["upstream"]["anthropic"][0]
@@ -151,7 +161,7 @@ def test_the_matrix_is_green_through_litellm(tmp_path):
     up = cell[("fast", "openai_responses", True)]["evidence"]["upstream"]["gemini"][0]
     assert up["path"] == "/v1beta/models/gemini-2.0-flash-lite:streamGenerateContent" and up["body"]["contents"]
     (suite,) = list(JUnitXml.fromfile(str(tmp_path / "junit.xml")))
-    assert suite.name == "Smoke" and suite.tests == 66 + 4 and suite.failures == 0
+    assert suite.name == "Smoke" and suite.tests == 66 + 4 and suite.failures == len(GEMINI_ID_CELLS) + 1
     assert "anthropic_messages[stream][SMOKE-local/anthropic_messages/stream]" in {c.name for c in suite}
     html = (tmp_path / "smoke.html").read_text()
     assert html.count('<a href="#ev-') == 66 and 'id="ev-65"' in html and "★" in html
