@@ -193,3 +193,13 @@ def test_redactor_removes_known_and_key_like_secrets():
             "b": ["Bearer sk-unregistered-abcdefgh"]}
     out = json.dumps(r.data(data))
     assert "0123456789abcdef" not in out and "xyz-secret-token" not in out and "unregistered-abcdefgh" not in out
+
+
+def test_a_gateway_failing_every_stream_is_one_cause(tmp_path):
+    why = "expected a 2xx answer, got HTTP 500"
+    records = [rec(f"CM-10.2.{i}", "FAIL", check=check, reason=why)
+               for i, check in enumerate(["openai_stream.shape", "openai_stream.content_type", "openai_stream.text_equals_plain",
+                                          "openai_stream.shape"], 1)]
+    records.append(rec("CM-15.1.1", "FAIL", check="errors.refused_cleanly", reason=why))   # another family: apart
+    view = build(run_of(tmp_path / "r.jsonl", records))
+    assert sorted(len(g["records"]) for g in view["groups"]) == [1, 4]

@@ -4,8 +4,8 @@ Two findings share a cause when they share a signature:
 - the gateway's own log explains them alike: log lines that carry the error text the client got
   (or, for a bare "Internal Server Error", the error lines written while the check ran) come from
   the same place once numbers, ids and quoted values are stripped;
-- or the same check gave the same reason once numbers and ids are stripped (a gateway that fails
-  every stream gives one cause, not one finding per streaming claim).
+- or checks of one family (openai_stream.*) gave the same reason once numbers and ids are stripped
+  (a gateway that fails every stream gives one cause, not one finding per streaming claim).
 """
 from __future__ import annotations
 
@@ -136,7 +136,8 @@ def group(findings: list[Record], log: GatewayLog) -> list[dict[str, Any]]:
         sigs = {signature_of_line(line) for _, line in lines}
         if not specific and len(sigs) > 1:
             sigs &= confirmed
-        keys_of.append({f"log:{s}" for s in sigs} | {f"reason:{r.check}:{r.status}:{normalise(r.reason)}"})
+        family = (r.check or r.lane).split(".")[0]   # openai_stream.shape and .content_type alike
+        keys_of.append({f"log:{s}" for s in sigs} | {f"reason:{family}:{r.status}:{normalise(r.reason)}"})
         lines_of.append([(n, line) for n, line in lines if signature_of_line(line) in sigs])
     parent = list(range(len(findings)))
 
