@@ -60,3 +60,25 @@ def test_missing_gateway_binary_is_one_line_with_the_install_command_exit_3(tmp_
     assert errors == [f"harness: error: gateway 'litellm-proxy' is not installed: {tmp_path}/not-built/gateway "
                       "not found; install it with: bash ci/setup.sh --gateways"], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_missing_go_gateway_fails_in_ci_skips_outside_and_says_why(tmp_path, monkeypatch):
+    import pytest
+    from gateways import require_gateway
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("HARNESS_GATEWAYS_BIN", str(bin_dir))   # an empty install: nothing built
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="setup is broken"):
+        require_gateway("cliproxyapi")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="install it with: bash ci/setup.sh --gateways"):
+        require_gateway("cliproxyapi")
+    # the setup recorded the registry's refusal in this checkout: a skip with its words, CI or not
+    (tmp_path / "cliproxyapi.unavailable").write_text("the Go module proxy refuses X: server response: no\n")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.skip.Exception, match="the Go module proxy refuses X"):
+        require_gateway("cliproxyapi")
+    (bin_dir / "cliproxyapi").write_text("#!/bin/sh\n")
+    (bin_dir / "cliproxyapi").chmod(0o755)
+    assert require_gateway("cliproxyapi").endswith("cliproxyapi.yaml")

@@ -260,6 +260,22 @@ def load_all() -> dict[str, CheckFn]:
     return REGISTRY
 
 
+# The promises each family of checks reads: a verdict's evidence names where they come from
+# (promises.sources in harness.yaml: a file and line of the gateway's own code, or its docs).
+PROMISES_READ = {
+    "failover": ("fallbacks", "failover"), "retries": ("retries", "fallbacks", "total_deadline_s"),
+    "breaker": ("breaker", "fallbacks"), "timeouts": ("request_timeout_s", "stream_timeout_s", "total_deadline_s"),
+    "ratelimit": ("rate_limit",), "cache": ("cache",), "auth": ("auth",), "models": ("fallbacks",),
+    "health": ("health_status_field", "health_requires_auth"), "usage": ("usage_estimated_when_missing",),
+    "idempotency": ("idempotency_header",), "chaos": ("request_timeout_s", "stream_timeout_s", "total_deadline_s"),
+}
+
+
+def promise_sources(cfg: HarnessConfig, check_name: str) -> dict[str, str]:
+    read = PROMISES_READ.get(check_name.split(".")[0], ())
+    return {k: v for k, v in cfg.promises.sources.items() if k.split(".")[0] in read}
+
+
 def run(ctx: CheckContext, name: str, params: dict[str, Any]) -> Verdict:
     """Runs a check, then has its verdict reviewed against what the providers' journals show of its
     traffic (checks/routing.py): a route the mock does not serve makes it ERROR "not judged", a
@@ -273,5 +289,7 @@ def run(ctx: CheckContext, name: str, params: dict[str, Any]) -> Verdict:
     except Outcome as exc:
         verdict = exc.verdict()
     verdict = review(ctx, verdict)
+    if sources := promise_sources(ctx.cfg, name):
+        verdict.evidence.setdefault("promise_sources", sources)
     verdict.duration_s = round(time.monotonic() - t0, 3)
     return verdict
