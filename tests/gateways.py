@@ -8,6 +8,9 @@ Outside CI a missing binary is a skip naming the install command."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +31,10 @@ def require_gateway(target: str) -> str:
         pytest.fail(f"{target}: the gateway is not installed in CI, where `bash ci/setup.sh --gateways` "
                     f"(run by ci/test.sh) builds it: the setup is broken")
     pytest.skip(f"{target}: the gateway is not installed; install it with: {cfg.target.install}")
+
+
+def run_target(target: str, out: Path, timeout_s: float) -> subprocess.CompletedProcess:
+    """`harness run --target TARGET` whole (every lane), as a user runs it, once its gateway is installed."""
+    require_gateway(target)
+    return subprocess.run([sys.executable, "-m", "harness", "run", "--target", target, "-o", str(out), "-n", "2"],
+                          capture_output=True, text=True, timeout=timeout_s)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
-from gateways import require_gateway
+from gateways import run_target
 from harness.world.processes import port_is_open
 
 pytestmark = pytest.mark.e2e
@@ -82,11 +80,8 @@ KEPT = {"CM-1.1", "CM-1.2", "CM-1.3", "CM-5.1.1", "CM-5.1.7", "CM-5.1.10", "CM-5
 
 @pytest.fixture(scope="module")
 def cpa_run(tmp_path_factory):
-    require_gateway("cliproxyapi")
     out = tmp_path_factory.mktemp("e2e-cpa")
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--target", "cliproxyapi", "-o", str(out), "-n", "2"],
-                          capture_output=True, text=True, timeout=1200)
-    return out, proc
+    return out, run_target("cliproxyapi", out, 1200)
 
 
 def test_run_exits_1_because_cliproxyapi_deviates(cpa_run):

@@ -11,23 +11,18 @@ a 400 is returned as is. Its findings get pinned here once a run has shown them.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from gateways import require_gateway
+from gateways import run_target
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def gozen_run(tmp_path_factory):
-    require_gateway("gozen")
     out = tmp_path_factory.mktemp("e2e-gozen")
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--target", "gozen", "-o", str(out), "-n", "2"],
-                          capture_output=True, text=True, timeout=2400)
-    return out, proc
+    return out, run_target("gozen", out, 2400)
 
 
 def test_every_lane_completes_against_the_real_gozen(gozen_run):
