@@ -135,3 +135,19 @@ def test_auth_schemes():
         data["target"]["auth"] = none
         a = parse(data, "h").target.auth
         assert not a.takes_key and a.headers("k") == {}
+
+
+def test_provider_ports_fixed_or_templated(monkeypatch):
+    from harness.config import ConfigError
+    data = yaml.safe_load(builtin_targets()["cliproxyapi"].read_text())
+    data["providers"][0]["port"] = "{{ env.HARNESS_TEST_MOCK_PORT | default(18001) }}"
+    assert parse(data, "h").providers[0].port == 18001
+    monkeypatch.setenv("HARNESS_TEST_MOCK_PORT", "18555")
+    assert parse(data, "h").providers[0].port == 18555
+    monkeypatch.setenv("HARNESS_TEST_MOCK_PORT", "eighty")
+    try:
+        parse(data, "h")
+    except ConfigError as exc:
+        assert str(exc).startswith("h: providers[0].port: the template gives 'eighty', not a port number"), exc
+    else:
+        raise AssertionError("a port template giving no number passed")
