@@ -200,11 +200,19 @@ class ModelCfg(_Strict):
         return self.upstream_model or self.name
 
 
+class Refusal(_Strict):
+    status: int = Field(ge=400, le=599)
+    headers: list[str] = []            # headers the refusal carries (retry-after...)
+
+
 class Breaker(_Strict):
     opens_after: int = Field(ge=1)     # failures after which a provider gets no traffic
     cooldown_s: float = Field(gt=0)    # how long it gets none
     half_open: bool = True             # after the cooldown one trial decides: success closes, failure reopens
     counts: Literal["consecutive", "window"] = "consecutive"   # does a success reset the count?
+    # When every deployment of a model is cooling down: the caller is refused at once with this status
+    # and these headers, and no provider is called (None: nothing promised about that moment).
+    refusal: Optional[Refusal] = None
 
 
 class RateLimit(_Strict):

@@ -25,7 +25,7 @@ BREAKS = {
     "extra_retry", "retry_client_errors", "no_retry", "no_backoff", "ignore_retry_after", "hammer",
     "no_timeout", "timeout_too_short", "stream_fake_complete",
     "breaker_opens_early", "breaker_never_opens", "breaker_never_closes", "breaker_no_half_open",
-    "breaker_global", "breaker_window_count",
+    "breaker_global", "breaker_window_count", "cooling_refusal_wrong",
     "auth_missing_passes", "auth_any_key", "revoked_accepted", "expired_accepted",
     "rate_limit_early", "no_rate_limit", "no_ratelimit_headers", "rate_limit_after_forward",
     "rate_limit_never_resets",
@@ -257,6 +257,12 @@ class Gateway:
         usage_sum = 0
         if "hedge" in s.breaks and len(self.chain(model)) > 1:
             await self.try_call(self.chain(model)[1], body)
+        allowed = [m for m in self.chain(model) if self.breaker.allows(m)]
+        if not allowed:   # every deployment cooling down: refused at once, saying when to come back
+            if "cooling_refusal_wrong" in s.breaks:
+                return 503, {"error": {"message": "no deployment available", "type": "upstream_error"}}, {}
+            return 429, {"error": {"message": "every deployment is cooling down", "type": "rate_limit_error"}}, {
+                "Retry-After": str(max(1, round(s.cooldown_s)))}
         for i, m in enumerate(self.chain(model)):
             if not self.breaker.allows(m):
                 continue

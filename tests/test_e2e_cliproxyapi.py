@@ -29,6 +29,14 @@ FINDINGS = {
     # chat.completion id ("chatcmpl-...") instead of a resp_ id.
     "CM-10.4.1": ("id should be a string starting with 'resp', got 'chatcmpl-",
                   SRC + "internal/translator/openai/openai/responses/openai_openai-responses_response.go:798"),
+    # Every credential of a model cooling down after 5xx failures: 503 "auth_unavailable: no auth
+    # available", not the documented 429 model_cooldown: a transient cooldown is no quota, so the
+    # selector does not count it as one.
+    "CM-5.3.9": ("promised HTTP 429", SRC + "sdk/cliproxy/auth/selector.go:283-296, 585-602 availabilityBlock"),
+    # ...after 429s it is the documented 429 model_cooldown, whose error carries Retry-After
+    # (selector.go:135-144), but the handler copies Retry-After only from Home-mode errors.
+    "CM-5.3.10": ("lacks header(s) ['retry-after']",
+                  SRC + "sdk/api/handlers/handlers_errors.go:88-91; sdk/cliproxy/auth/home_concurrency.go:279-301"),
 }
 SMOKE_FINDINGS = {
     # Chat completions over a Claude upstream: the Anthropic message id (msg_...) is the completion's id.

@@ -38,6 +38,7 @@ BREAKS = {
     "CM-5.3.3": ("breaker_never_closes", "FAIL"), "CM-5.3.4": ("breaker_never_closes", "FAIL"),
     "CM-5.3.5": ("breaker_no_half_open", "FAIL"), "CM-5.3.6": ("breaker_global", "FAIL"),
     "CM-5.3.7": ("breaker_window_count", "FAIL"), "CM-5.3.8": ("breaker_never_opens", "FAIL"),
+    "CM-5.3.9": ("cooling_refusal_wrong", "FAIL"), "CM-5.3.10": ("cooling_refusal_wrong", "FAIL"),
     "CM-5.4.1": ("no_timeout", "FAIL"), "CM-5.4.2": ("timeout_too_short", "FAIL"),
     "CM-5.4.3": ("stream_fake_complete", "FAIL"), "CM-5.4.4": ("stream_fake_complete", "FAIL"),
     "CM-1.1": ("auth_missing_passes", "FAIL"), "CM-1.2": ("auth_any_key", "FAIL"),
@@ -53,7 +54,7 @@ BREAKS = {
     "CM-14.1": ("no_usage_estimate", "FAIL"), "CM-14.2": ("no_usage_estimate", "FAIL"),
 }
 CLAIMS = {c.id: c for c in catalog.load(known_checks=set(base.load_all())) if c.lane == "Resilience"}
-BREAKERS = [f"brk-{i}" for i in range(9)]
+BREAKERS = [f"brk-{i}" for i in range(11)]
 RATE = [f"rl-{i}" for i in range(5)]
 
 
@@ -92,7 +93,8 @@ def harness_config(gateway_url: str, urls: dict[str, str]):
             "failover": {"preset": "5xx-and-429", "reports_model": "answering", "metadata_header": "x-gw-api-base"},
             "retries": {"count": 1, "backoff_min_s": 0.2, "honors_retry_after": True},
             "request_timeout_s": 1, "stream_timeout_s": 1, "total_deadline_s": 3,
-            "breaker": {"opens_after": 3, "cooldown_s": 1.5, "half_open": True, "counts": "consecutive"},
+            "breaker": {"opens_after": 3, "cooldown_s": 1.5, "half_open": True, "counts": "consecutive",
+                        "refusal": {"status": 429, "headers": ["retry-after"]}},
             "cache": {"ttl_s": 1}, "rate_limit": {"rpm": 3, "window_s": 2, "headers": ["retry-after"]},
             "idempotency_header": "Idempotency-Key",
             "auth": {"revoked_key_env": "HARNESS_TEST_REVOKED_KEY", "expired_key_env": "HARNESS_TEST_EXPIRED_KEY"},

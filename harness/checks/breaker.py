@@ -178,3 +178,55 @@ def flapping_recovery(ctx: CheckContext, slot: int) -> Verdict:
             violations.append(f"traffic returned {gap:.2f}s after the last failure, before the {b.cooldown_s}s cooldown: "
                               "the breaker never opened")
     return judge(violations, rig.evidence(), "opened, left alone for the cooldown, probed and taken back")
+
+
+REFUSAL_PROMPT_S = 2.0   # "at once": no provider is waited for, only the gateway's own bookkeeping
+
+
+@check("breaker.all_cooling")
+def all_cooling(ctx: CheckContext, slot: int, fault: int = 503) -> Verdict:
+    """Every deployment of the model fails with `fault` until none gets traffic (all cooling down);
+    the next request is refused at once with the promised status and headers, and reaches no provider."""
+    b = ctx.cfg.promises.breaker
+    if b is None or b.refusal is None:
+        raise Unsupported("the gateway promises nothing about a model whose every deployment is cooling down "
+                          "(promises.breaker.refusal)")
+    model = ctx.slot("breaker", slot)
+    members = [model, *ctx.cfg.promises.fallbacks.get(model, [])]
+    tag = ctx.tag()
+    for m in members:
+        fail_primary(ctx, m, tag, fault)
+    t0 = time.monotonic()
+    evidence: dict[str, Any] = {"model": model, "fault": fault}
+    for i in range(b.opens_after * len(members) + 2):
+        before = len(ctx.attempts(tag, members))
+        sent_at = time.time()    # wall clock, as the journal's
+        ex = ctx.chat(model, tag, prompt=f"Cool me down, request {i}.")
+        if len(ctx.attempts(tag, members)) == before:
+            break    # nothing reached a provider: every deployment is cooling down
+    else:
+        evidence["attempts"] = trail(ctx.attempts(tag, members))
+        raise Deviation(f"after {b.opens_after} failure(s) of each deployment the providers still got traffic: "
+                        "they never all cooled down", evidence)
+    entries = ctx.attempts(tag, members)
+    evidence.update({"refusal": ex.evidence(), "refusal_headers": ex.headers, "attempts": trail(entries),
+                     "cooling_took_s": round(time.monotonic() - t0, 3)})
+    # Each deployment began cooling at its last failure: the first of them must not have recovered yet.
+    last_failure = {}
+    for e in entries:
+        last_failure[e["provider"]] = e["t_received"]
+    if last_failure and sent_at - min(last_failure.values()) > b.cooldown_s * 0.9:
+        raise Unsupported(f"the cooldown ({b.cooldown_s}s) is too short to observe: a deployment may have recovered "
+                          f"before every one was cooling", evidence)
+    want = b.refusal
+    violations = []
+    if ex.error or ex.status != want.status:
+        violations.append(f"with every deployment cooling down after {fault}s the caller got "
+                          f"{ex.error or f'HTTP {ex.status}'}, promised HTTP {want.status}")
+    missing = [h for h in want.headers if h.lower() not in ex.headers]
+    if missing:
+        violations.append(f"the refusal lacks header(s) {missing}")
+    if ex.elapsed_s > REFUSAL_PROMPT_S:
+        violations.append(f"the refusal took {ex.elapsed_s:.1f}s, not at once")
+    return judge(violations, evidence, f"with every deployment cooling down: HTTP {ex.status} with "
+                                       f"{want.headers or 'its headers'} in {ex.elapsed_s:.2f}s, no provider called")
