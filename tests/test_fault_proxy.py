@@ -1,17 +1,23 @@
 """The fault proxy: Toxiproxy v2 API compatibility call by call, and each toxic by measurement."""
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
 import statistics
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.chaos.client import ChaosControl, ToxiproxyError
 from harness.world.fault_proxy import start_fault_proxy
+from timing import bound
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -370,3 +376,259 @@ def test_removing_a_latency_toxic_releases_the_bytes_it_held(fp, proxy):
         t0 = time.perf_counter()
         fp["api"].delete(f"/proxies/{name}/toxics/latency_downstream")
         assert s.recv(10) == b"held" and time.perf_counter() - t0 < 0.5
+
+
+# -- the proxy's own robustness ------------------------------------------------------------------
+class InProcessFaultProxy:
+    """The fault proxy's API served from a thread of this process, so a test can break its code
+    (monkeypatch) and watch what the harness makes of a proxy that fails."""
+
+    def __init__(self, seed: int = 0) -> None:
+        import asyncio
+
+        from harness.chaos.api import serve
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner, port = asyncio.run_coroutine_threadsafe(serve("127.0.0.1", 0, seed), self.loop).result(10)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        import asyncio
+
+        async def shutdown() -> None:
+            await self.runner.cleanup()
+            # what the API's keep-alive connections left: ended here, not destroyed pending at exit
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_a_failure_of_the_proxy_is_logged_counted_and_served(fp, monkeypatch, caplog):
+    """A bug inside a link (here: the latency toxic raises) closes that connection and is recorded
+    where the chaos check reads it (GET /errors), never swallowed as if the network had done it."""
+    from harness.chaos import toxics
+
+    def broken(self, link, chunk):
+        raise RuntimeError("a bug in the latency toxic")
+
+    monkeypatch.setattr(toxics.Latency, "chunk", broken)
+    inproc = InProcessFaultProxy()
+    try:
+        c = ChaosControl(inproc.url)
+        before = c.errors()["count"]
+        c.create("broken", upstream=fp["echo"])
+        host, port = c.listen_address("broken").rsplit(":", 1)
+        c.add_toxic("broken", "latency", latency=10)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"ping")
+            assert _recv_until_closed(s) == b""          # the connection the bug hit is closed
+        deadline = time.monotonic() + bound(1)
+        while c.errors()["count"] == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        errors = c.errors()
+        assert errors["count"] == before + 1, errors
+        assert errors["recent"][-1]["where"] == "proxy broken connection 0 downstream read", errors
+        assert errors["recent"][-1]["error"] == "RuntimeError: a bug in the latency toxic"
+        assert any("a bug in the latency toxic" in r.getMessage() for r in caplog.records)
+        c.remove_toxic("broken", "latency_downstream")
+        assert rtt((host, int(port)), 1)                # the proxy itself goes on serving
+        c.close()
+    finally:
+        inproc.stop()
+
+
+def test_a_server_without_an_errors_endpoint_reports_none(fp):
+    """A real Toxiproxy has no /errors: the chaos check then trusts the proxy (None: not known)."""
+    import http.server
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b"404 page not found")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    c = ChaosControl(f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        assert c.errors() is None
+    finally:
+        c.close()
+        server.shutdown()
+    assert fp["control"].errors() == {"count": 0, "recent": []}   # ours: a count, and none so far
+
+
+def _stop_with_a_peer_that_reads_nothing(tmp_path) -> str:
+    """A script: a proxy whose client never reads while its upstream floods it (an orderly close
+    cannot flush), then stop(). Prints how long stop took, or HANG."""
+    script = tmp_path / "stop.py"
+    script.write_text(
+        "import asyncio, sys, time\n"
+        "from harness.chaos.proxy import Proxy, STOP_S\n"
+        "async def flood(r, w):\n"
+        "    try:\n"
+        "        while True:\n"
+        "            w.write(b'x' * 65536); await w.drain()\n"
+        "    except (ConnectionError, OSError):\n"
+        "        pass\n"
+        "async def main():\n"
+        "    up = await asyncio.start_server(flood, '127.0.0.1', 0)\n"
+        "    p = Proxy('p', '127.0.0.1:0', f\"127.0.0.1:{up.sockets[0].getsockname()[1]}\")\n"
+        "    await p.start()\n"
+        "    idle = await asyncio.open_connection('127.0.0.1', int(p.listen.rsplit(':', 1)[1]))\n"
+        "    full = await asyncio.open_connection('127.0.0.1', int(p.listen.rsplit(':', 1)[1]))\n"
+        "    await asyncio.sleep(0.5)   # the buffers fill up: nobody reads\n"
+        "    t0 = time.monotonic()\n"
+        "    try:\n"
+        "        await asyncio.wait_for(p.stop(), float(sys.argv[1]))\n"
+        "        print(f'STOPPED {time.monotonic() - t0:.3f} {STOP_S} {len(p.connections)}')\n"
+        "    except asyncio.TimeoutError:\n"
+        "        print('HANG')\n"
+        "    up.close()\n"
+        "asyncio.run(main())\n")
+    return str(script)
+
+
+def _pythons_from_312() -> list[str]:
+    """Interpreters >= 3.12 on this machine (requires-python admits them; their Server.wait_closed
+    waits for every accepted connection). The proxy module needs nothing beyond the stdlib."""
+    import glob
+    import shutil
+    found = {shutil.which(n) for n in ("python3.12", "python3.13", "python3.14")}
+    found |= set(glob.glob("/root/.pyenv/versions/3.1[2-9]*/bin/python"))
+    return sorted(p for p in found if p and subprocess.run([p, "-c", "import sys; assert sys.version_info >= (3, 12)"],
+                                                          capture_output=True, timeout=30).returncode == 0)
+
+
+def test_stop_is_bounded_even_when_a_peer_reads_nothing(tmp_path):
+    import sys
+    from harness.chaos.proxy import STOP_S
+    r = subprocess.run([sys.executable, _stop_with_a_peer_that_reads_nothing(tmp_path), str(bound(STOP_S) + 5)],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    words = r.stdout.split()
+    assert words and words[0] == "STOPPED", r.stdout + r.stderr
+    assert float(words[1]) <= bound(STOP_S) and words[3] == "0", r.stdout
+
+
+def test_stop_does_not_hang_on_python_312_and_later(tmp_path):
+    """From 3.12, wait_closed() waits for the accepted connections: stop() must close them first."""
+    pythons = _pythons_from_312()
+    if not pythons:
+        pytest.skip("no Python >= 3.12 on this machine")
+    from harness.chaos.proxy import STOP_S
+    for py in pythons:
+        r = subprocess.run([py, _stop_with_a_peer_that_reads_nothing(tmp_path), str(bound(STOP_S) + 5)],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        words = r.stdout.split()
+        assert words and words[0] == "STOPPED" and float(words[1]) <= bound(STOP_S), (py, r.stdout, r.stderr[-2000:])
+
+
+def test_the_buffer_between_read_and_write_is_bounded(fp):
+    """Backpressure: a client that reads nothing holds the proxy to BUFFER_BYTES (plus the kernel's
+    socket buffers), so the sender is pushed back instead of believing it delivered everything."""
+    from harness.chaos.proxy import BUFFER_BYTES, READ_SIZE
+    srv = socket.create_server(("127.0.0.1", 0))
+    sent = [0]
+
+    def flood():
+        conn, _ = srv.accept()
+        conn.settimeout(3)
+        try:
+            while True:
+                sent[0] += conn.send(b"x" * 65536)
+        except OSError:   # blocked for 3 s (pushed back), or closed at the end of the test
+            pass
+        conn.close()
+
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    name = "bounded"
+    r = fp["api"].post("/proxies", json={"name": name, "upstream": f"127.0.0.1:{srv.getsockname()[1]}"})
+    try:
+        host, port = r.json()["listen"].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            t.join(bound(3) + 2)   # the sender blocks once every buffer on the way is full
+            assert not t.is_alive(), "the sender was never pushed back"
+            kernel = 4 * 8 * 1024 * 1024   # generous: four socket buffers at Linux's default maximum
+            assert sent[0] <= BUFFER_BYTES + READ_SIZE + kernel, sent[0]
+            # ...and nothing is lost: reading now gets everything the sender got rid of
+            got, client_deadline = 0, time.monotonic() + bound(5)
+            client.settimeout(1)
+            while got < sent[0] and time.monotonic() < client_deadline:
+                got += len(client.recv(1 << 20))
+            assert got == sent[0]
+    finally:
+        fp["api"].delete(f"/proxies/{name}")
+        srv.close()
+
+
+def test_two_servers_in_one_process_each_get_their_own_calls(fp, tmp_path):
+    """The toxiproxy-python wrapper is per instance: a second ChaosControl in the process (another
+    server) does not take over the first one's calls, nor the proxy objects it handed out."""
+    child, url2 = start_fault_proxy(tmp_path, seed=1)
+    a, b = fp["control"], ChaosControl(url2)
+    try:
+        pa = a.create("twin", upstream=fp["echo"])
+        pb = b.create("twin", upstream=fp["source"])
+        a.add_toxic("twin", "latency", latency=5)
+        b.add_toxic("twin", "timeout", timeout=0)
+        # every path the library offers, on both, after both exist
+        assert set(pa.toxics()) == {"latency_downstream"} and set(pb.toxics()) == {"timeout_downstream"}
+        assert a.proxy("twin").upstream == fp["echo"] and b.proxy("twin").upstream == fp["source"]
+        assert set(a.server.proxies()) >= {"twin"} and fp["api"].get("/proxies/twin").json()["upstream"] == fp["echo"]
+        assert httpx.get(f"{url2}/proxies/twin", timeout=5).json()["upstream"] == fp["source"]
+
+        def hammer(control, toxic, n=20):
+            for _ in range(n):
+                assert set(control.proxy("twin").toxics()) == {toxic}
+        threads = [threading.Thread(target=hammer, args=(a, "latency_downstream")),
+                   threading.Thread(target=hammer, args=(b, "timeout_downstream"))]
+        errors: list[BaseException] = []
+        for t in threads:
+            t.run = (lambda run: lambda: _record(run, errors))(t.run)
+            t.start()
+        for t in threads:
+            t.join(bound(10))
+        assert not errors, errors
+        pb.destroy_toxic("timeout_downstream")
+        assert pa.toxics() and not pb.toxics()
+    finally:
+        for control in (a, b):
+            p = control.proxy("twin")
+            if p is not None:
+                control.server.destroy(p)
+        b.close()
+        child.stop(grace_s=3)
+    assert fp["api"].get("/proxies/twin").status_code == 404
+
+
+def _record(fn, errors):
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        errors.append(exc)
+
+
+def test_the_library_keeps_its_own_behaviour_outside_a_chaos_control(fp):
+    """Our dispatch is global (the library has one class for every call) but inert: a plain
+    toxiproxy-python user in the same process still talks to APIConsumer's host and port."""
+    from toxiproxy import Toxiproxy
+    from toxiproxy.api import APIConsumer
+    host, port = fp["url"].split("//")[1].rsplit(":", 1)
+    old = APIConsumer.host, APIConsumer.port
+    APIConsumer.host, APIConsumer.port = host, int(port)
+    try:
+        assert "twin" not in Toxiproxy().proxies()
+        assert Toxiproxy().get_proxy("nope") is None
+    finally:
+        APIConsumer.host, APIConsumer.port = old

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from harness.chaos.proxy import Proxy, check_loopback
+from harness.chaos.proxy import ERRORS, NETWORK_ERRORS, Proxy, check_loopback
 from harness.chaos.toxics import Toxic, ToxicError
 
 VERSION = "2.12.0-harness"   # the Toxiproxy API version we follow
@@ -65,6 +66,7 @@ class Api:
         r.add_route("PATCH", "/proxies/{proxy}/toxics/{toxic}", _guard(self.toxic_update))
         r.add_delete("/proxies/{proxy}/toxics/{toxic}", _guard(self.toxic_delete))
         r.add_get("/version", _guard(self.version))
+        r.add_get("/errors", _guard(self.errors))   # ours: the proxy's own failures (Toxiproxy has no such path)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -190,6 +192,11 @@ class Api:
     async def version(self, request: web.Request) -> web.Response:
         return web.json_response({"version": VERSION})
 
+    async def errors(self, request: web.Request) -> web.Response:
+        """How often the proxy itself failed (not the network, not a toxic), and the last few times:
+        a scenario that ran through a failure is not judged (harness/checks/chaos.py)."""
+        return web.json_response(ERRORS.to_json())
+
 
 async def serve(host: str, port: int, seed: int) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(Api(seed).app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -206,8 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8474)
     p.add_argument("--seed", type=int, default=0, help="makes jitter, toxicity, slicing and loss reproducible")
     args = p.parse_args(argv)
+    # stderr is the fault proxy's log (logs/fault-proxy.log in a run)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    def on_loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        # Whatever escaped every guard (a callback, a task nobody awaited) is a failure of the proxy too.
+        exc = context.get("exception")
+        if exc is None or isinstance(exc, NETWORK_ERRORS):   # a peer went away: the network's doing
+            loop.default_exception_handler(context)
+            return
+        ERRORS.record(f"event loop: {context.get('message', '')}", exc)
 
     async def run() -> None:
+        asyncio.get_running_loop().set_exception_handler(on_loop_error)
         runner, port = await serve(args.host, args.port, args.seed)
         print(f"READY {json.dumps({'port': port})}", flush=True)
         stop = asyncio.Event()

@@ -1,33 +1,28 @@
 """The harness's handle on a Toxiproxy API server (ours or a real one), built on toxiproxy-python.
 
 Where that 2019 client falls short of the v2 API we extend it, and say so here:
-- its HTTP calls have no deadline: every call now gets `timeout` (the house rule);
-- it keeps host and port as class attributes: one server per process, set by `connect()`;
-- it lacks toxic update, a real /populate and the JSON /version: added with httpx below;
+- it sends every call through one class, `APIConsumer`, whose host and port are class attributes:
+  one server per process. Each ChaosControl has its own consumer (its server's URL and an HTTP
+  client with a deadline on every call, the house rule), and the library's calls made through it
+  (its `server`, and every proxy object that server hands out) go to that consumer and no other.
+  `APIConsumer`'s methods are replaced once, by a dispatcher that looks up the consumer of the
+  ChaosControl making the call (a context variable, so threads do not see each other's); a call
+  made outside any ChaosControl keeps the library's own behaviour;
+- it lacks toxic update, a real /populate, the JSON /version and our /errors: added below;
 - its errors are bare exceptions with the body as text: `ToxiproxyError` carries status and message.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+import contextvars
+import functools
+from typing import Any, Callable, Optional
 
 import httpx
-import requests
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer, validate_response
+from toxiproxy.proxy import Proxy
 
 DEADLINE_S = 5.0
-
-
-def _with_deadline(method: str):
-    def call(cls, url, **kwargs):
-        kwargs.setdefault("timeout", DEADLINE_S)
-        return validate_response(requests.request(method, f"http://{cls.host}:{cls.port}{url}", **kwargs))
-    return classmethod(call)
-
-
-APIConsumer.get = _with_deadline("GET")        # type: ignore[method-assign]
-APIConsumer.post = _with_deadline("POST")      # type: ignore[method-assign]
-APIConsumer.delete = _with_deadline("DELETE")  # type: ignore[method-assign]
 
 
 class ToxiproxyError(Exception):
@@ -36,16 +31,111 @@ class ToxiproxyError(Exception):
         self.status, self.message = status, message
 
 
+class _Consumer:
+    """One Toxiproxy server: what `APIConsumer` is for toxiproxy-python, per instance."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=DEADLINE_S, trust_env=False)
+
+    def request(self, method: str, path: str, params: Any = None, data: Any = None, json: Any = None,
+                **_: Any) -> httpx.Response:
+        # httpx's response has what the library reads of one: status_code, content, json().
+        return validate_response(self.http.request(method, path, params=params, content=data, json=json))
+
+
+_CURRENT: contextvars.ContextVar[Optional[_Consumer]] = contextvars.ContextVar("harness_toxiproxy", default=None)
+
+
+def _dispatch(method: str) -> classmethod:
+    original = APIConsumer.__dict__[method.lower()].__func__
+
+    def call(cls, url, *args, **kwargs):
+        consumer = _CURRENT.get()
+        if consumer is None:   # not through a ChaosControl: the library as it was
+            return original(cls, url, *args, **kwargs)
+        if args:   # the library's positional forms: get(url, params), post(url, data, json)
+            names = ("params",) if method == "GET" else ("data", "json")
+            kwargs.update(zip(names, args))
+        return consumer.request(method, url, **kwargs)
+    return classmethod(call)
+
+
+if not getattr(APIConsumer, "_harness_dispatch", False):   # once per process, whatever imports us again
+    APIConsumer.get = _dispatch("GET")        # type: ignore[method-assign]
+    APIConsumer.post = _dispatch("POST")      # type: ignore[method-assign]
+    APIConsumer.delete = _dispatch("DELETE")  # type: ignore[method-assign]
+    APIConsumer._harness_dispatch = True      # type: ignore[attr-defined]
+
+
+def _through_consumer(fn: Callable) -> Callable:
+    """Runs a toxiproxy-python method with its object's own consumer in charge."""
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        token = _CURRENT.set(self._consumer)
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            _CURRENT.reset(token)
+    return call
+
+
+class BoundProxy(Proxy):
+    """toxiproxy-python's Proxy, talking to the server it came from."""
+
+    def __init__(self, consumer: _Consumer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._consumer = consumer
+
+    @classmethod
+    def of(cls, consumer: _Consumer, proxy: Proxy) -> "BoundProxy":
+        return cls(consumer, name=proxy.name, upstream=proxy.upstream, enabled=proxy.enabled, listen=proxy.listen)
+
+
+for _name in ("toxics", "get_toxic", "add_toxic", "destroy_toxic", "destroy", "disable", "enable"):
+    setattr(BoundProxy, _name, _through_consumer(getattr(Proxy, _name)))
+
+
+class BoundServer(Toxiproxy):
+    """toxiproxy-python's Toxiproxy for one server; the proxies it returns are bound to it too."""
+
+    def __init__(self, consumer: _Consumer) -> None:
+        self._consumer = consumer
+
+    @_through_consumer
+    def proxies(self) -> dict[str, BoundProxy]:
+        return {name: BoundProxy.of(self._consumer, p) for name, p in Toxiproxy.proxies(self).items()}
+
+    @_through_consumer
+    def create(self, upstream, name, listen=None, enabled=None) -> BoundProxy:
+        return BoundProxy.of(self._consumer, Toxiproxy.create(self, upstream, name, listen=listen, enabled=enabled))
+
+    def running(self) -> bool:
+        try:
+            self._consumer.http.get("/version")
+        except httpx.HTTPError:
+            return False
+        return True
+
+    def update_api_consumer(self, host, port) -> None:
+        """Points this server object (only) elsewhere."""
+        self._consumer.http.close()
+        self._consumer = _Consumer(f"http://{host}:{port}")
+
+
+for _name in ("destroy_all", "get_proxy", "version", "reset", "destroy", "populate"):
+    setattr(BoundServer, _name, _through_consumer(getattr(Toxiproxy, _name)))
+
+
 class ChaosControl:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        host_port = self.url.split("//", 1)[-1]
-        APIConsumer.host, port = host_port.rsplit(":", 1)
-        APIConsumer.port = int(port)
-        self.server = Toxiproxy()
-        self._http = httpx.Client(base_url=self.url, timeout=DEADLINE_S, trust_env=False)
+        self._consumer = _Consumer(self.url)
+        self.server = BoundServer(self._consumer)
+        self._http = self._consumer.http
 
     def close(self) -> None:
+        self.server._consumer.http.close()
         self._http.close()
 
     # -- through toxiproxy-python ---------------------------------------------------------------
@@ -104,3 +194,14 @@ class ChaosControl:
 
     def listen_address(self, proxy: str) -> str:
         return self._json("GET", f"/proxies/{proxy}")["listen"]
+
+    def errors(self) -> Optional[dict[str, Any]]:
+        """The fault proxy's own failures so far (our embedded proxy's /errors: {"count", "recent"}),
+        or None from a server that does not report them (a real Toxiproxy)."""
+        try:
+            data = self._json("GET", "/errors")
+        except ToxiproxyError as exc:
+            if exc.status in (404, 405):
+                return None
+            raise
+        return data if isinstance(data, dict) and "count" in data else None

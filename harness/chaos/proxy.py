@@ -2,22 +2,63 @@
 
 Each connection has two links (upstream: client to server; downstream: server to client). A link
 reads in large chunks and hands them to a writer task with a release time, so a latency toxic
-delays bytes without throttling throughput (the pipeline stays full), the way Toxiproxy does.
-Toxics are read per chunk, so adding or removing one takes effect on a live connection at once.
+delays bytes without throttling throughput (the pipeline stays full), the way Toxiproxy does. The
+buffer between the two is bounded (BUFFER_BYTES): a writer that cannot keep up stops the reader,
+and TCP pushes back on the sender, as it would without the proxy. Toxics (harness/chaos/toxics.py)
+are read per chunk, so adding or removing one takes effect on a live connection at once.
+
+A failure of the proxy itself (an exception that is not the network's) is logged, counted and kept
+(`errors`, served at GET /errors), so a scenario through a broken proxy is reported as not judged
+instead of being blamed on the gateway.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 import struct
-from typing import Optional
+import time
+import traceback
+from collections import deque
+from typing import Any, Callable, Optional
 
 from harness.chaos.toxics import Toxic, ToxicError
 from harness.netguard import is_loopback_host
 
+log = logging.getLogger("harness.chaos")
+
 READ_SIZE = 256 * 1024
+# Bytes a link holds between its reader and its writer. Enough for a latency toxic to keep the
+# pipeline full at loopback speed (BUFFER_BYTES / latency: 4 GB/s at 1 ms, 8 MB/s at 500 ms), far
+# more than an LLM stream carries; beyond it the reader waits for the writer.
+BUFFER_BYTES = 4 * 1024 * 1024
+CONNECT_S = 10      # connecting to the upstream
+STOP_S = 2.0        # how long stopping waits for connections to close before it aborts them
+NETWORK_ERRORS = (ConnectionError, OSError, asyncio.IncompleteReadError, EOFError)
 WILDCARD = {"", "0.0.0.0", "[::]", "::"}
+
+
+class ProxyErrors:
+    """The proxy's own failures: counted, the last few kept with where they happened."""
+
+    KEEP = 20
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.recent: deque[dict[str, Any]] = deque(maxlen=self.KEEP)
+
+    def record(self, where: str, exc: BaseException) -> None:
+        self.count += 1
+        self.recent.append({"at": round(time.time(), 3), "where": where, "error": f"{type(exc).__name__}: {exc}"})
+        log.error("fault proxy failure in %s: %s\n%s", where, exc,
+                  "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "recent": list(self.recent)}
+
+
+ERRORS = ProxyErrors()   # one per process: a broken proxy taints every scenario running through it
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -44,6 +85,19 @@ def _rst(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+class Chunk:
+    """One read on its way through a link's toxics."""
+    __slots__ = ("data", "release", "close_after", "held_by")
+
+    def __init__(self, data: bytes, release: float) -> None:
+        self.data, self.release, self.close_after = data, release, False
+        self.held_by: list[str] = []   # the toxics delaying it: removing them releases it
+
+    def delay(self, toxic: Toxic, seconds: float) -> None:
+        self.release += seconds
+        self.held_by.append(toxic.name)
+
+
 class Connection:
     def __init__(self, proxy: "Proxy", index: int, client: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
         self.proxy, self.index = proxy, index
@@ -52,11 +106,9 @@ class Connection:
         self.server_w: Optional[asyncio.StreamWriter] = None
         self.rolls: dict[str, bool] = {}          # toxic name -> does it apply to this connection
         self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.links: list[Link] = []
         self.tasks: list[asyncio.Task] = []
         self.closed = False
-        # Bytes through each limit_data toxic on this connection, counted from when the toxic came to
-        # apply (as Toxiproxy does): a pooled connection's earlier traffic does not count.
-        self.limited: dict[tuple[str, str], int] = {}
 
     def rng(self, salt: str) -> random.Random:
         # Reproducible per (seed, proxy, connection number, purpose): replaying a run replays its faults.
@@ -67,52 +119,72 @@ class Connection:
             self.rolls[toxic.name] = toxic.toxicity >= 1 or self.rng(f"toxicity:{toxic.name}").random() < toxic.toxicity
         return self.rolls[toxic.name]
 
-    def active(self, stream: str) -> list[Toxic]:
-        return [t for t in self.proxy.toxics.values() if t.stream == stream and self.roll(t)]
+    def later(self, toxic: Toxic, seconds: float, fn: Callable[[], None]) -> None:
+        """A timer of `toxic` on this connection; it goes when the toxic goes."""
+        self.timers[toxic.name] = asyncio.get_running_loop().call_later(seconds, self._guarded, fn, toxic)
+
+    def _guarded(self, fn: Callable[[], None], toxic: Toxic) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - a proxy bug: recorded, never taken for the gateway's
+            self.fail(f"{self.where()} {toxic.type} timer", exc)
 
     def attach(self, toxic: Toxic) -> None:
-        """A toxic just applies to this connection: timers of timeout and reset_peer start now."""
-        if not self.roll(toxic) or toxic.type not in ("timeout", "reset_peer"):
-            return
-        ms = toxic.attributes["timeout"]
-        if toxic.type == "timeout" and ms == 0:
-            return   # hold the connection open, dropping data, until the toxic goes
-        loop = asyncio.get_running_loop()
-        reset = toxic.type == "reset_peer"
-        self.timers[toxic.name] = loop.call_later(ms / 1000, lambda: self.close(reset=reset))
+        """A toxic just came to apply to this connection."""
+        if self.roll(toxic):
+            toxic.attach(self)
 
     def detach(self, toxic: Toxic) -> None:
         timer = self.timers.pop(toxic.name, None)
         if timer:
             timer.cancel()
         self.rolls.pop(toxic.name, None)
-        for stream in ("upstream", "downstream"):
-            self.limited.pop((toxic.name, stream), None)
+        for link in self.links:
+            link.states.pop(toxic.name, None)
+
+    def where(self) -> str:
+        return f"proxy {self.proxy.name} connection {self.index}"
+
+    def fail(self, where: str, exc: BaseException) -> None:
+        ERRORS.record(where, exc)
+        self.close()
 
     async def run(self) -> None:
         up_host, up_port = split_hostport(self.proxy.upstream)
         _nodelay(self.client_w)
         try:
             self.server_r, self.server_w = await asyncio.wait_for(
-                asyncio.open_connection(up_host.strip("[]"), up_port), timeout=10)
-        except (OSError, asyncio.TimeoutError):
+                asyncio.open_connection(up_host.strip("[]"), up_port), timeout=CONNECT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            # The upstream refused or is gone: the client sees its connection closed, as with Toxiproxy.
+            log.info("%s: upstream %s: %s", self.where(), self.proxy.upstream, exc or type(exc).__name__)
             self.close()
             return
+        if self.closed:   # the proxy stopped while we were connecting
+            self.server_w.transport.abort()
+            return
         _nodelay(self.server_w)
+        log.info("%s: open", self.where())
+        self.links = [Link(self, "upstream", self.client_r, self.server_w),
+                      Link(self, "downstream", self.server_r, self.client_w)]
         for toxic in list(self.proxy.toxics.values()):
             self.attach(toxic)
-        up = Link(self, "upstream", self.client_r, self.server_w)
-        down = Link(self, "downstream", self.server_r, self.client_w)
-        self.tasks = [asyncio.ensure_future(up.run()), asyncio.ensure_future(down.run())]
+        self.tasks = [asyncio.ensure_future(link.run()) for link in self.links]
         try:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*self.tasks)
+        except asyncio.CancelledError:
+            pass   # close() cancels the links
         finally:
             self.close()
 
-    def close(self, reset: bool = False) -> None:
+    def close(self, reset: bool = False, abort: bool = False) -> None:
         if self.closed:
+            if abort:
+                self._abort()
             return
         self.closed = True
+        if self.server_w is not None:   # one line per connection that was open: when and how it ended
+            log.info("%s: closed%s", self.where(), " with a reset" if reset else "")
         for timer in self.timers.values():
             timer.cancel()
         for w in (self.client_w, self.server_w):
@@ -120,99 +192,121 @@ class Connection:
                 continue
             if reset:
                 _rst(w)
+            elif abort or w.transport.is_closing():
+                w.transport.abort()
             else:
-                w.transport.abort() if w.transport.is_closing() else w.close()
+                w.close()   # orderly: what is already buffered is flushed first (bounded by stop())
         for t in self.tasks:
             if not t.done():
                 t.cancel()
         self.proxy.connections.discard(self)
 
+    def _abort(self) -> None:
+        for w in (self.client_w, self.server_w):
+            if w is not None:
+                w.transport.abort()
+
 
 class Link:
+    """One direction of a connection: a reader (pump) and a writer (drain), with a bounded buffer."""
+
     def __init__(self, conn: Connection, stream: str, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
         self.conn, self.stream, self.reader, self.writer = conn, stream, reader, writer
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.jitter = conn.rng(f"jitter:{stream}")
-        self.loss = conn.rng(f"loss:{stream}")
-        self.slices = conn.rng(f"slicer:{stream}")
+        self.queue: deque[Optional[Chunk]] = deque()
+        self.buffered = 0                       # bytes in the queue
+        self.ready = asyncio.Event()            # the queue has an item
+        self.room = asyncio.Event()             # the queue is under BUFFER_BYTES
+        self.room.set()
+        self.states: dict[str, Any] = {}        # toxic name -> its state on this link
+        self._rngs: dict[str, random.Random] = {}
 
+    # -- what toxics use -------------------------------------------------------------------------
+    def rng(self, purpose: str) -> random.Random:
+        if purpose not in self._rngs:
+            self._rngs[purpose] = self.conn.rng(f"{purpose}:{self.stream}")
+        return self._rngs[purpose]
+
+    def state(self, toxic: Toxic, factory: Callable[[], Any]) -> Any:
+        if toxic.name not in self.states:
+            self.states[toxic.name] = factory()
+        return self.states[toxic.name]
+
+    def applies(self, toxic: Toxic) -> bool:
+        return self.conn.proxy.toxics.get(toxic.name) is toxic and self.conn.roll(toxic)
+
+    def active(self) -> list[Toxic]:
+        return [t for t in self.conn.proxy.toxics.values() if t.stream == self.stream and self.conn.roll(t)]
+
+    # -- the two tasks ---------------------------------------------------------------------------
     async def run(self) -> None:
-        writer_task = asyncio.ensure_future(self.drain())
+        writer_task = asyncio.ensure_future(self._guard("write", self.drain))
         try:
-            await self.pump()
+            await self._guard("read", self.pump)
         finally:
-            await self.queue.put(None)
-            try:
-                await writer_task
-            except asyncio.CancelledError:
-                pass
+            self._put(None)
+            await asyncio.wait([writer_task])
+
+    async def _guard(self, what: str, step: Callable[[], Any]) -> None:
+        try:
+            await step()
+        except NETWORK_ERRORS:
+            self.conn.close()     # the network's doing (a peer went away): an ordinary end
+        except Exception as exc:  # noqa: BLE001 - a proxy bug: recorded, never taken for the gateway's
+            self.conn.fail(f"{self.conn.where()} {self.stream} {what}", exc)
+
+    def _put(self, chunk: Optional[Chunk]) -> None:
+        self.queue.append(chunk)
+        if chunk is not None:
+            self.buffered += len(chunk.data)
+            if self.buffered >= BUFFER_BYTES:
+                self.room.clear()
+        self.ready.set()
 
     async def pump(self) -> None:
         loop = asyncio.get_running_loop()
         while not self.conn.closed:
-            try:
-                data = await self.reader.read(READ_SIZE)
-            except (ConnectionError, OSError):
-                return
+            if not self.room.is_set():
+                await self.room.wait()   # backpressure: the writer is BUFFER_BYTES behind
+            data = await self.reader.read(READ_SIZE)
             if not data:
                 return
-            release = loop.time()
-            delayed_by: list[str] = []   # latency toxics holding this chunk back
-            close_after = False
-            limits: list[tuple[str, str]] = []
-            for t in self.conn.active(self.stream):
-                a = t.attributes
-                if t.type == "timeout":
-                    data = b""          # nothing gets through while a timeout toxic is active
-                elif t.type == "packet_loss" and self.loss.random() < a["probability"]:
-                    data = b""
-                elif t.type == "limit_data":
-                    key = (t.name, self.stream)
-                    limits.append(key)
-                    left = int(a["bytes"]) - self.conn.limited.get(key, 0)
-                    if len(data) >= left:
-                        data, close_after = data[:max(0, left)], True
-                elif t.type == "latency":
-                    delay = a["latency"] + (self.jitter.uniform(-a["jitter"], a["jitter"]) if a["jitter"] else 0)
-                    release += max(0.0, delay) / 1000
-                    delayed_by.append(t.name)
-            for key in limits:
-                self.conn.limited[key] = self.conn.limited.get(key, 0) + len(data)
-            if data or close_after:
-                await self.queue.put((release, data, close_after, delayed_by))
-            if close_after:
+            chunk = Chunk(data, loop.time())
+            for t in self.active():
+                t.chunk(self, chunk)
+            if chunk.data or chunk.close_after:
+                self._put(chunk)
+            if chunk.close_after:
                 return
 
     async def drain(self) -> None:
         loop = asyncio.get_running_loop()
+        toxics = self.conn.proxy.toxics
         while True:
-            item = await self.queue.get()
-            if item is None:
+            while not self.queue:
+                self.ready.clear()
+                await self.ready.wait()
+            chunk = self.queue.popleft()
+            if chunk is None:
                 break
-            release, data, close_after, delayed_by = item
+            self.buffered -= len(chunk.data)
+            if self.buffered < BUFFER_BYTES:
+                self.room.set()
             # Wait out the delay, but no longer than the toxics that caused it exist: removing a
             # latency toxic passes the bytes it was holding on at once.
-            while loop.time() < release and any(n in self.conn.proxy.toxics for n in delayed_by):
-                await asyncio.sleep(min(0.02, release - loop.time()))
-            try:
-                await self.write(data)
-            except (ConnectionError, OSError):
+            while loop.time() < chunk.release and any(n in toxics for n in chunk.held_by):
+                await asyncio.sleep(min(0.02, chunk.release - loop.time()))
+            await self.write(chunk.data)
+            if chunk.close_after:
                 self.conn.close()
                 return
-            if close_after:
-                self.conn.close()
-                return
-        # The source ended. A timeout toxic swallows the close too, until its timer closes the
-        # connection (or, with timeout 0, until the toxic is removed).
-        while not self.conn.closed and any(t.type == "timeout" for t in self.conn.active(self.stream)):
-            await asyncio.sleep(0.02)
+        # The source ended: toxics may hold the close back (timeout, slow_close) before it is passed on.
+        log.info("%s: %s end of stream", self.conn.where(), self.stream)
+        for t in self.active():
+            if t.HOLDS_EOF and not self.conn.closed:
+                await t.eof(self)
         if self.conn.closed:
             return
-        # Pass the close on, after a slow_close delay if one is active.
-        delays = [t.attributes["delay"] for t in self.conn.active(self.stream) if t.type == "slow_close"]
-        if delays:
-            await asyncio.sleep(max(delays) / 1000)
         try:
             if self.writer.can_write_eof():
                 self.writer.write_eof()
@@ -220,31 +314,20 @@ class Link:
             pass
 
     async def write(self, data: bytes) -> None:
-        toxics = self.conn.active(self.stream)
-        slicer = next((t for t in toxics if t.type == "slicer"), None)
-        bandwidth = next((t for t in toxics if t.type == "bandwidth" and t.attributes["rate"] > 0), None)
-        pieces = [data]
-        if slicer and slicer.attributes["average_size"] > 0:
-            pieces, i = [], 0
-            avg, var = int(slicer.attributes["average_size"]), int(slicer.attributes["size_variation"])
-            while i < len(data):
-                size = max(1, avg + (self.slices.randint(-var, var) if var else 0))
-                pieces.append(data[i:i + size])
-                i += size
-        for n, piece in enumerate(pieces):
-            if slicer and n:
-                # Each slice is its own send(); with delay 0 we still yield, so slices leave one by one.
-                await asyncio.sleep(slicer.attributes["delay"] / 1_000_000)
-            if bandwidth:
-                rate = bandwidth.attributes["rate"] * 1000   # bytes per second
-                step = max(1, int(rate / 20))                # pace in 50 ms steps
-                for j in range(0, len(piece), step):
-                    self.writer.write(piece[j:j + step])
-                    await self.writer.drain()
-                    await asyncio.sleep(len(piece[j:j + step]) / rate)
-            else:
-                self.writer.write(piece)
-                await self.writer.drain()
+        senders = [t for t in self.active() if t.SENDS]
+        if senders:
+            await self._send(senders, data)
+        elif data:   # the common case, inline: no toxic shapes the writes
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def _send(self, senders: list[Toxic], data: bytes) -> None:
+        """Through each writing toxic in the order they were added (slicer, then bandwidth...)."""
+        if senders:
+            await senders[0].send(self, data, lambda piece: self._send(senders[1:], piece))
+        elif data:
+            self.writer.write(data)
+            await self.writer.drain()
 
 
 class Proxy:
@@ -272,15 +355,26 @@ class Proxy:
         self.enabled = True
 
     async def stop(self) -> None:
-        """Disabling closes the listener and every live connection."""
+        """Disabling closes the listener and every live connection.
+
+        Connections are closed before waiting on the listener: from Python 3.12 on, wait_closed()
+        waits for every connection the server accepted, so waiting first would wait forever. Each
+        wait is bounded; a connection that has not closed by then (its peer reads nothing, so the
+        orderly close cannot flush) is aborted."""
         self.enabled = False
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-        for conn in list(self.connections):
+        server, self.server = self.server, None
+        if server is not None:
+            server.close()   # no new connections from here on
+        conns = list(self.connections)
+        for conn in conns:
             conn.close()
-        self.enabled = False
+        if server is not None:
+            try:
+                await asyncio.wait_for(server.wait_closed(), STOP_S)
+            except asyncio.TimeoutError:
+                log.warning("proxy %s: connections still open %ss after stop: aborted", self.name, STOP_S)
+        for conn in conns:
+            conn.close(abort=True)   # whatever is still flushing (a no-op for closed transports)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.enabled:
@@ -290,19 +384,30 @@ class Proxy:
         conn = Connection(self, self._accepted, (reader, writer))
         self._accepted += 1
         self.connections.add(conn)
-        await conn.run()
+        try:
+            await conn.run()
+        except asyncio.CancelledError:
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 - a proxy bug: recorded, never taken for the gateway's
+            conn.fail(f"{conn.where()} setup", exc)
 
     def add_toxic(self, toxic: Toxic) -> None:
         if toxic.name in self.toxics:
             raise ToxicError("toxic already exists", status=409)
         self.toxics[toxic.name] = toxic
+        log.info("proxy %s: toxic %s added %s, %d live connection(s)", self.name, toxic.name,
+                 toxic.to_json()["attributes"], len(self.connections))
         for conn in list(self.connections):
-            conn.attach(toxic)
+            try:
+                conn.attach(toxic)
+            except Exception as exc:  # noqa: BLE001 - a proxy bug on one connection must not fail the API call
+                conn.fail(f"{conn.where()} {toxic.type} attach", exc)
 
     def remove_toxic(self, name: str) -> None:
         toxic = self.toxics.pop(name, None)
         if toxic is None:
             raise ToxicError("toxic not found", status=404)
+        log.info("proxy %s: toxic %s removed", self.name, name)
         for conn in list(self.connections):
             conn.detach(toxic)
 
