@@ -106,3 +106,28 @@ def test_a_scenario_is_not_judged_while_the_gateway_does_not_serve_normally(worl
         ca.clear_script()
     assert v.status == "ERROR" and "not judged" in v.reason, (v.status, v.reason)
     assert "answered by another provider" in v.reason and v.evidence["baseline"]["error"]
+
+
+def test_a_scenario_through_a_broken_fault_proxy_is_not_judged(world, monkeypatch):
+    """A bug in the fault proxy (not a toxic: the proxy itself fails) must not become the gateway's
+    FAIL, nor its PASS: the verdict is ERROR, 'not judged: the fault proxy failed', naming it."""
+    from test_fault_proxy import InProcessFaultProxy
+
+    from harness.chaos import toxics
+
+    def broken(self, link, chunk):
+        raise RuntimeError("a bug in the latency toxic")
+
+    monkeypatch.setattr(toxics.Latency, "chunk", broken)
+    inproc = InProcessFaultProxy(seed=3)
+    chaos = ChaosControl(inproc.url)
+    try:
+        chaos.create("harness-ca", upstream=world["direct"]["ca"].split("//")[1])
+        broken_world = {**world, "chaos": chaos, "via_proxy": "http://" + chaos.listen_address("harness-ca")}
+        v = run_claim("CM-19.4", broken_world, set())
+    finally:
+        chaos.close()
+        inproc.stop()
+    assert v.status == "ERROR" and v.reason.startswith("not judged: the fault proxy failed"), (v.status, v.reason)
+    assert "RuntimeError: a bug in the latency toxic" in v.reason
+    assert v.evidence["fault_proxy_failures"]["count"] >= 1

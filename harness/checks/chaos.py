@@ -59,6 +59,35 @@ def _text_ok(ctx: CheckContext, model: str, tag: str, got: Optional[str]) -> Opt
     return None
 
 
+class _ProxyWatch:
+    """The fault proxy's own failures while a scenario runs. A proxy that broke (a bug of ours, not
+    a toxic) did something no scenario asked for, so whatever the gateway did then is not judged.
+    Our embedded proxy reports them (GET /errors); a real Toxiproxy does not, and is trusted."""
+
+    def __init__(self, ctx: CheckContext) -> None:
+        self.ctx = ctx
+        self.start = self._count()
+
+    def _errors(self) -> Optional[dict[str, Any]]:
+        return self.ctx.chaos.errors() if self.ctx.chaos is not None else None
+
+    def _count(self) -> Optional[int]:
+        errors = self._errors()
+        return errors["count"] if errors else None
+
+    def check(self, evidence: dict[str, Any]) -> None:
+        """Raises NotJudged when the proxy failed since the scenario began."""
+        if self.start is None:
+            return
+        now = self._errors()
+        new = (now["count"] - self.start) if now else 0
+        if new > 0:
+            failures = now["recent"][-new:]   # the proxy keeps the last few; the count is exact
+            evidence["fault_proxy_failures"] = {"count": new, "recent": failures}
+            raise NotJudged(f"not judged: the fault proxy failed ({new}x): "
+                            + "; ".join(f"{f['where']}: {f['error']}" for f in failures[-3:]), evidence)
+
+
 class _Faults:
     """Adds toxics and provider scripts; lifts every one of them, whatever happens."""
 
@@ -127,10 +156,12 @@ def scenario(ctx: CheckContext, expect: Literal["complete", "clean_failure"],
              script: Optional[dict[str, Any]] = None, link: Optional[str] = None) -> Verdict:
     model = ctx.role("chaos")
     provider = ctx.cfg.model(model).provider
+    watch = _ProxyWatch(ctx)
     # The precondition is no judgement: wait out an earlier scenario's aftermath (LiteLLM's streams
     # to a deployment recover seconds after its plain requests do), so this verdict is about this fault.
     baseline = _serving_normally(ctx, model, stream, within_s=BASELINE_FACTOR * ctx.cfg.chaos.recovery_s)
     if baseline["error"]:
+        watch.check({"baseline": baseline})
         raise NotJudged(f"not judged: before any fault the gateway was {baseline['error']} "
                         "(still recovering from an earlier scenario?)", {"baseline": baseline})
     tag = ctx.tag()
@@ -169,6 +200,7 @@ def scenario(ctx: CheckContext, expect: Literal["complete", "clean_failure"],
         evidence["events"] = [e.raw.decode("utf-8", "replace") for e in ex.events[-6:]]
     if lift_errors:   # a fault that outlives its scenario would taint every claim after it
         raise RuntimeError(f"could not lift the faults: {lift_errors}")
+    watch.check(evidence)
     # The harness's own client giving up (its read timeout or total deadline) is not the gateway ending it.
     gave_up = bool(ex.error) and ex.error.startswith(("timed out", "deadline"))
     if not promised and expect == "clean_failure" and gave_up:
@@ -180,6 +212,7 @@ def scenario(ctx: CheckContext, expect: Literal["complete", "clean_failure"],
         raise Deviation(reason, evidence)
     recovered = _serving_normally(ctx, model, stream)
     evidence["recovery"] = recovered
+    watch.check(evidence)
     if recovered["error"]:
         raise Deviation(f"{reason}; but after the fault was lifted it was {recovered['error']}", evidence)
     return Verdict(PASS, f"{reason}; recovered in {recovered['after_s']:.1f}s", evidence)
@@ -257,6 +290,7 @@ def _serving_normally(ctx: CheckContext, model: str, stream: bool, within_s: Opt
 def client_disconnect(ctx: CheckContext) -> Verdict:
     """The client goes away mid-stream: the gateway cancels the upstream request and keeps serving."""
     model = ctx.role("chaos")
+    watch = _ProxyWatch(ctx)   # the chaos model's link may run through the fault proxy
     tag = ctx.tag()
     prov = ctx.provider_of(model)
     prov.script(tag=tag, tokens=60, token_delay_ms=100)
@@ -267,6 +301,7 @@ def client_disconnect(ctx: CheckContext) -> Verdict:
         time.sleep(0.2)
         entries = prov.journal(tag=tag)
     evidence = {"exchange": ex.evidence(), "upstream": entries}
+    watch.check(evidence)
     if not entries:
         raise Deviation("the request never reached the provider", evidence)
     e = entries[0]
@@ -276,6 +311,7 @@ def client_disconnect(ctx: CheckContext) -> Verdict:
     if not e["t_done"]:
         raise Deviation("10s after the client left, the upstream stream was still running", evidence)
     others = ctx.chat(model, ctx.tag())
+    watch.check(evidence)
     if others.status != 200:
         raise Deviation(f"after a client left, the next request got HTTP {others.status}", evidence)
     return Verdict("PASS", f"the upstream stream was cancelled after {e['chunks_sent']} of 60+ chunks "
