@@ -237,6 +237,20 @@ def test_anthropic_count_tokens_reaches_the_count_tokens_route(gw):
     assert e["path"] == "/v1/messages/count_tokens" and r.json()["input_tokens"] == e["usage"]["prompt_tokens"]
 
 
+@pytest.mark.parametrize("route,path,body,upstream,text_of", [
+    ("openai-m", "/v1/responses", {"input": "Say something. [h:TAG]"}, "/v1/responses",
+     lambda j: "".join(p["text"] for o in j["output"] if o["type"] == "message" for p in o["content"])),
+    ("anthropic-m", "/v1/messages", {"max_tokens": 64, "messages": [{"role": "user", "content": "Say something. [h:TAG]"}]},
+     "/v1/messages", lambda j: j["content"][0]["text"]),
+    ("gemini-m", "/v1/messages", {"max_tokens": 64, "messages": [{"role": "user", "content": "Say something. [h:TAG]"}]},
+     "/v1beta/models/gemini-2.0-flash:generateContent", lambda j: j["content"][0]["text"]),
+])
+def test_other_client_protocols_reach_the_providers_own_route(gw, route, path, body, upstream, text_of):
+    r, journal, _ = send(gw, route, path, **body)
+    (e,) = journal
+    assert r.status_code == 200 and e["path"] == upstream and text_of(r.json()) == e["answer_text"]
+
+
 def test_no_route_litellm_called_was_left_unserved(gw):
     """Every request LiteLLM made in this module found a route the mock serves (run last)."""
     for name, ctl in gw["ctl"].items():
