@@ -13,6 +13,8 @@ import sys
 import pytest
 from junitparser import Failure, JUnitXml, Skipped
 
+from test_smoke_matrix import GEMINI_ID_CELLS
+
 from harness.world.processes import port_is_open
 
 pytestmark = pytest.mark.e2e
@@ -132,7 +134,9 @@ def test_reports_are_written(litellm_run):
     xml = JUnitXml.fromfile(str(out / "junit.xml"))
     suites = {s.name: s for s in xml}
     assert {"Conformance", "Resilience", "Chaos", "Load", "Smoke"} <= set(suites)
-    assert suites["Smoke"].tests == 70 and suites["Smoke"].failures == 0
+    # Red: the plain chat cells of the Gemini routes (LiteLLM passes Gemini's responseId on as the id) and
+    # the catalog check of a chain through one of them (tests/test_smoke_matrix.py pins the reasons).
+    assert suites["Smoke"].tests == 70 and suites["Smoke"].failures == len(GEMINI_ID_CELLS) + 1
     cases = {c.name: c for s in xml for c in s}
     assert len(cases) == len(results["claims"])
     statuses = {c["test"] + f"[{c['id']}]": c["status"] for c in results["claims"]}
@@ -144,8 +148,9 @@ def test_reports_are_written(litellm_run):
             assert isinstance(case.result[0], Failure), name
         elif status in ("UNSUPPORTED", "MISSING"):
             assert isinstance(case.result[0], Skipped), name
-    # The provider smoke matrix ran behind a gateway of its own, every cell green, linked to its evidence.
-    assert {c["status"] for c in results["smoke"]["cells"]} == {"PASS"} and len(results["smoke"]["cells"]) == 66
+    # The provider smoke matrix ran behind a gateway of its own, linked to its evidence, green but for Gemini's ids.
+    red = {(c["row"], c["protocol"], c["stream"]) for c in results["smoke"]["cells"] if c["status"] != "PASS"}
+    assert red == GEMINI_ID_CELLS and len(results["smoke"]["cells"]) == 66
     assert "## Provider smoke matrix: default" in md and 'href="smoke/smoke.html#ev-65"' in html
     assert (out / "smoke" / "smoke.html").exists()
 

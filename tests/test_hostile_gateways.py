@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.results.stream import read
-from harness.world.processes import spawn_ready, stop_all
+from harness.world.processes import spawn_ready
 from hostile_gateway import MODES
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +60,6 @@ def test_every_lane_ends_with_a_reason_and_a_report(tmp_path, mode):
         took = time.monotonic() - t0
     finally:
         child.stop(grace_s=2)
-        stop_all()
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
     assert "Traceback" not in r.stdout + r.stderr
     run = read(tmp_path / "out" / "results.jsonl")
