@@ -15,6 +15,7 @@ from harness.client.http import GatewayClient
 from harness.config import ProviderCfg, parse
 from harness.world.fault_proxy import start_fault_proxy
 from harness.world.mocks import start_mocks
+from timing import bound
 
 KEY = "sk-good-key-1234567"
 CLAIMS = {c.id: c for c in catalog.load_all(known_checks=set(base.load_all())) if c.lane == "Chaos" and c.check}
@@ -49,7 +50,7 @@ def world(tmp_path_factory):
     mocks.stop(grace_s=3)
 
 
-def run_claim(claim_id: str, world, breaks: set[str]) -> base.Verdict:
+def run_claim(claim_id: str, world, breaks: set[str], reset: bool = True) -> base.Verdict:
     cfg = parse({
         "target": {"name": "faulty", "url": "http://placeholder", "auth": {"key": KEY},
                    "protocols": ["openai_chat", "openai_realtime"]},
@@ -73,7 +74,8 @@ def run_claim(claim_id: str, world, breaks: set[str]) -> base.Verdict:
         claim = CLAIMS[claim_id]
         return base.run(ctx, claim.check, dict(claim.params))
     finally:
-        world["chaos"].reset()     # whatever the check left, nothing carries over
+        if reset:
+            world["chaos"].reset()     # whatever the check left, nothing carries over
         gw.stop()
 
 
@@ -131,3 +133,52 @@ def test_a_scenario_through_a_broken_fault_proxy_is_not_judged(world, monkeypatc
     assert v.status == "ERROR" and v.reason.startswith("not judged: the fault proxy failed"), (v.status, v.reason)
     assert "RuntimeError: a bug in the latency toxic" in v.reason
     assert v.evidence["fault_proxy_failures"]["count"] >= 1
+
+
+def test_scenarios_started_at_once_run_one_after_the_other(world, monkeypatch):
+    """Workers reaching chaos scenarios at the same time (xdist does not keep `group: chaos` on one
+    worker with pytest 9): each holds the fault proxy alone, so a reset meant for one never fails
+    another's requests. Without that, CM-19.4 (latency inside the deadline, expected complete)
+    loses its connection to CM-19.6's reset and the gateway fails over: a FAIL."""
+    import contextlib
+    import threading
+    import time
+
+    from harness.checks import chaos as chaos_check
+    exclusive, held = chaos_check._exclusive, []
+    barrier = threading.Barrier(3, timeout=60)
+
+    @contextlib.contextmanager
+    def all_at_once(ctx):
+        barrier.wait()   # the three reach the fault proxy together
+        with exclusive(ctx) as queued:
+            t0 = time.monotonic()
+            try:
+                yield queued
+            finally:
+                held.append((t0, time.monotonic()))
+
+    monkeypatch.setattr(chaos_check, "_exclusive", all_at_once)
+    verdicts: dict[str, base.Verdict] = {}
+    errors: list[BaseException] = []
+
+    def run(cid: str) -> None:
+        try:
+            verdicts[cid] = run_claim(cid, world, set(), reset=False)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(cid,)) for cid in ("CM-19.6", "CM-19.4", "CM-19.7")]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+    finally:
+        world["chaos"].reset()
+    assert not errors and len(verdicts) == 3, errors
+    for cid, v in verdicts.items():
+        assert v.status == "PASS", (cid, v.status, v.reason)
+    spans = sorted(held)
+    assert len(spans) == 3 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans   # one at a time
+    assert sorted(v.evidence["queued_for_fault_proxy_s"] > 0 for v in verdicts.values()) == [False, True, True]

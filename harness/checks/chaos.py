@@ -12,10 +12,17 @@ and checking recovery: the gateway serves normally again within promises.chaos.r
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import hashlib
+import os
+import tempfile
 import time
-from typing import Any, Literal, Optional
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal, Optional
 
-from harness.checks.base import PASS, CheckContext, Deviation, NotJudged, Unsupported, Verdict, check
+from harness.checks.base import PASS, CheckContext, Deviation, NotJudged, Outcome, Unsupported, Verdict, check
 from harness.checks.failover import trail
 from harness.checks.params import params_rule
 from harness.expr import ExprError, evaluate
@@ -121,6 +128,67 @@ class _Faults:
         return errors
 
 
+LOCK_WAIT_S = 600.0   # how long a scenario waits for the one running elsewhere (a whole group's worth)
+
+
+def _lock_path(ctx: CheckContext) -> Path:
+    """One lock per fault proxy: beside the run's world file when there is one (it goes with the
+    run), else in the temp directory, named after the proxy's URL."""
+    from harness.world.world import WORLD_ENV
+    world = os.environ.get(WORLD_ENV)
+    if world:
+        return Path(world).with_name("chaos.lock")
+    return Path(tempfile.gettempdir()) / f"harness-chaos-{hashlib.sha1(ctx.chaos.url.encode()).hexdigest()[:12]}.lock"
+
+
+@contextlib.contextmanager
+def _exclusive(ctx: CheckContext) -> Iterator[float]:
+    """Holds the fault proxy for one scenario, across processes (xdist workers); yields how long it
+    waited. Scenarios share the proxy's links and the chaos model, so two at once blame each
+    other's faults on the gateway (a reset of one scenario failing another's requests at once).
+    `group: chaos` alone does not prevent it: with pytest 9, xdist 3.8's --dist loadgroup leaves
+    the group unapplied (it sets `item._nodeid`, which pytest 9 no longer reads) and spreads the
+    group over the workers; nor does a plain `pytest -n` over the catalog."""
+    if ctx.chaos is None:   # no fault proxy: nothing shared
+        yield 0.0
+        return
+    fd = os.open(_lock_path(ctx), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - t0 >= LOCK_WAIT_S:
+                    raise NotJudged(f"not judged: another chaos scenario held the fault proxy for {LOCK_WAIT_S:.0f}s") from None
+                # Polling, not a blocking flock: every wait has a deadline. 10 ms is well inside the
+                # gap between two scenarios of one worker, so a waiting worker gets its turn.
+                time.sleep(0.01)
+        try:
+            yield round(time.monotonic() - t0, 3)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _one_at_a_time(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
+    """Runs a check that uses the fault proxy alone (see _exclusive); its evidence says how long it
+    queued for it."""
+    @functools.wraps(fn)
+    def run(ctx: CheckContext, *args: Any, **kwargs: Any) -> Verdict:
+        with _exclusive(ctx) as queued_s:
+            try:
+                verdict = fn(ctx, *args, **kwargs)
+            except Outcome as exc:
+                exc.evidence.setdefault("queued_for_fault_proxy_s", queued_s)
+                raise
+            verdict.evidence.setdefault("queued_for_fault_proxy_s", queued_s)
+            return verdict
+    return run
+
+
 def _toxics_rule(params: dict[str, Any]) -> None:
     """Each toxic a known type with its own attributes, each attribute a number or an expression
     over the promise names: checked when the catalog loads."""
@@ -150,6 +218,7 @@ def _toxics_rule(params: dict[str, Any]) -> None:
 
 @check("chaos.scenario")
 @params_rule(_toxics_rule)
+@_one_at_a_time
 def scenario(ctx: CheckContext, expect: Literal["complete", "clean_failure"],
              toxics: Optional[list[dict[str, Any]]] = None,
              when: Literal["before_request", "after_first_token"] = "before_request", stream: bool = False,
@@ -287,6 +356,7 @@ def _serving_normally(ctx: CheckContext, model: str, stream: bool, within_s: Opt
 
 
 @check("chaos.client_disconnect")
+@_one_at_a_time
 def client_disconnect(ctx: CheckContext) -> Verdict:
     """The client goes away mid-stream: the gateway cancels the upstream request and keeps serving."""
     model = ctx.role("chaos")
