@@ -230,7 +230,7 @@ def test_toxiproxy_python_client_works_through_our_wrapper(fp):
         c.add_toxic("via-client", "latency", latency=80)
         assert statistics.median(rtt((host, int(port)), 3)) >= 75
         c.update_toxic("via-client", "latency_downstream", latency=0)
-        assert statistics.median(rtt((host, int(port)), 3)) < 40
+        assert min(rtt((host, int(port)), 3)) < 75      # no longer held back by the 80 ms
         c.remove_toxic("via-client", "latency_downstream")
         assert p.toxics() == {}
         with pytest.raises(ToxiproxyError) as err:
@@ -246,20 +246,20 @@ def test_latency_adds_its_delay(fp, proxy):
     base = statistics.median(rtt(addr))
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "latency", "attributes": {"latency": 100}})
     added = statistics.median(rtt(addr)) - base
-    assert 90 <= added <= 140, added       # 100 ms +- scheduling noise
+    assert 90 <= added <= bound(0.1) * 1000, added       # 100 ms, give or take the machine
 
 
 def test_latency_on_the_upstream_stream(fp, proxy):
     name, addr = proxy
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "latency", "stream": "upstream", "attributes": {"latency": 60}})
-    assert 55 <= statistics.median(rtt(addr, 5)) <= 110
+    assert 55 <= statistics.median(rtt(addr, 5)) <= bound(0.06) * 1000
 
 
 def test_jitter_stays_in_bounds_and_varies(fp, proxy):
     name, addr = proxy
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "latency", "attributes": {"latency": 50, "jitter": 20}})
     samples = rtt(addr, 20)
-    assert all(28 <= s <= 90 for s in samples), samples
+    assert all(28 <= s <= bound(0.07) * 1000 for s in samples), samples
     assert max(samples) - min(samples) > 10
 
 
@@ -268,7 +268,7 @@ def test_bandwidth_caps_the_rate(fp, proxy):
     name, addr = proxy
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "bandwidth", "attributes": {"rate": 100}})  # 100 KB/s
     data, secs, _, _ = fetch(addr, 50_000)
-    assert len(data) == 50_000 and 0.4 <= secs <= 0.8, secs
+    assert len(data) == 50_000 and 0.4 <= secs <= bound(0.5), secs
 
 
 @pytest.mark.source
@@ -309,7 +309,7 @@ def test_slow_close_delays_the_close(fp, proxy):
     name, addr = proxy
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "slow_close", "attributes": {"delay": 400}})
     data, secs, _, end = fetch(addr, 10)
-    assert len(data) == 10 and end == "eof" and 0.38 <= secs <= 0.9, secs
+    assert len(data) == 10 and end == "eof" and 0.38 <= secs <= bound(0.4), secs
 
 
 @pytest.mark.source
@@ -317,7 +317,7 @@ def test_timeout_drops_data_and_closes_after_its_time(fp, proxy):
     name, addr = proxy
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "timeout", "attributes": {"timeout": 300}})
     data, secs, _, end = fetch(addr, 100)
-    assert data == b"" and end == "eof" and 0.28 <= secs <= 0.8, secs
+    assert data == b"" and end == "eof" and 0.28 <= secs <= bound(0.3), secs
 
 
 @pytest.mark.source
@@ -335,7 +335,7 @@ def test_reset_peer_sends_a_real_rst(fp, proxy):
         t0 = time.perf_counter()
         with pytest.raises(ConnectionResetError):   # an RST, not an orderly close (which reads b"")
             s.recv(10)
-        assert 0.09 <= time.perf_counter() - t0 <= 0.6
+        assert 0.09 <= time.perf_counter() - t0 <= bound(0.1)
 
 
 @pytest.mark.source
@@ -349,7 +349,7 @@ def test_packet_loss_drops_reads(fp, proxy):
 def test_toxicity_zero_never_applies_and_rolls_are_per_connection(fp, proxy):
     name, addr = proxy
     fp["api"].post(f"/proxies/{name}/toxics", json={"type": "latency", "toxicity": 0, "attributes": {"latency": 200}})
-    assert statistics.median(rtt(addr, 3)) < 100
+    assert min(rtt(addr, 3)) < 200     # applied, every round trip would take 200 ms or more
     fp["api"].post(f"/proxies/{name}/toxics/latency_downstream", json={"toxicity": 0.5})
     slow = [statistics.median(rtt(addr, 1)) > 150 for _ in range(16)]   # 16 connections, seeded rolls
     assert 2 <= sum(slow) <= 14, slow
@@ -364,7 +364,7 @@ def test_a_toxic_added_mid_connection_applies_at_once(fp, proxy):
         s.sendall(b"b")
         t0 = time.perf_counter()
         assert s.recv(10) == b""                     # dropped, then closed
-        assert time.perf_counter() - t0 < 1.0
+        assert time.perf_counter() - t0 < bound(0.2)
 
 
 def test_removing_a_latency_toxic_releases_the_bytes_it_held(fp, proxy):
@@ -375,7 +375,7 @@ def test_removing_a_latency_toxic_releases_the_bytes_it_held(fp, proxy):
         time.sleep(0.2)
         t0 = time.perf_counter()
         fp["api"].delete(f"/proxies/{name}/toxics/latency_downstream")
-        assert s.recv(10) == b"held" and time.perf_counter() - t0 < 0.5
+        assert s.recv(10) == b"held" and time.perf_counter() - t0 < bound(0.02)   # not the 3 s
 
 
 # -- the proxy's own robustness ------------------------------------------------------------------
@@ -632,3 +632,24 @@ def test_the_library_keeps_its_own_behaviour_outside_a_chaos_control(fp):
         assert Toxiproxy().get_proxy("nope") is None
     finally:
         APIConsumer.host, APIConsumer.port = old
+
+
+def test_a_latency_toxic_added_on_a_pooled_connection_only_delays_it(fp, proxy):
+    """As with Toxiproxy: a gateway's pooled connection stays usable when a latency toxic (with
+    jitter) comes and goes: every byte arrives, in order, delayed by latency +- jitter, and
+    nothing is closed or reset (CM-19.4 relies on it)."""
+    name, addr = proxy
+    with socket.create_connection(addr, timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"warm")
+        assert _recv_exactly(s, 4) == b"warm"          # pooled: it has carried traffic before
+        fp["api"].post(f"/proxies/{name}/toxics", json={"type": "latency", "attributes": {"latency": 300, "jitter": 60}})
+        for i in range(5):
+            msg = f"message {i};".encode() * 50
+            t0 = time.perf_counter()
+            s.sendall(msg)
+            assert _recv_exactly(s, len(msg)) == msg
+            assert 0.3 - 0.06 - 0.01 <= time.perf_counter() - t0 <= bound(0.36), i
+        assert fp["api"].delete(f"/proxies/{name}/toxics/latency_downstream").status_code == 204
+        s.sendall(b"after")
+        assert _recv_exactly(s, 5) == b"after"
