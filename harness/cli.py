@@ -185,7 +185,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     out = Path(args.out or source.parent)
-    view = write_all(run, out, Path(args.history) if args.history else None)
+    view = write_all(run, out, Path(args.history) if args.history else None, logs=source.parent / "logs")
     counts = view["counts"]
     print(f"Release gate: {view['decision']['verdict']}: {view['decision']['why']}."
           + (" (partial run)" if view["partial"] else ""))

@@ -15,17 +15,20 @@ from harness.report.view import build
 from harness.results.stream import Run
 
 
-def gateway_log(out: Path) -> Optional[Path]:
-    path = out / "logs" / "gateway.log"
+def gateway_log(logs: Path) -> Optional[Path]:
+    path = logs / "gateway.log"
     return path if path.exists() else None
 
 
-def write_all(run: Run, out: Path, history: Optional[Path], stream_path: Optional[Path] = None) -> dict[str, Any]:
+def write_all(run: Run, out: Path, history: Optional[Path], stream_path: Optional[Path] = None,
+              logs: Optional[Path] = None) -> dict[str, Any]:
+    """`stream_path`: keep this run in `history`; `logs`: where the run's logs are (default out/logs:
+    a report rebuilt elsewhere still finds the gateway's log lines behind each cause)."""
     out.mkdir(parents=True, exist_ok=True)
     target = run.meta.get("target", {}).get("name", "")
     before = hist.previous_runs(history, target) if history else []
     changes = hist.changes(run, before)
-    view = build(run, gateway_log(out), changes, hist.trend(run, before))
+    view = build(run, gateway_log(logs or out / "logs"), changes, hist.trend(run, before))
     results_json.write(view, run.artifacts, out / "results.json")
     junit.write(view["rows"], out / "junit.xml")
     render.write(view, out)

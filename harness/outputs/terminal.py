@@ -18,7 +18,7 @@ from harness.report.env import short
 
 COLOR = {"PASS": "green", "FAIL": "red", "SAFE": "yellow", "PARTIAL": "yellow", "UNSUPPORTED": "bright_black",
          "MISSING": "bright_black", "ERROR": "magenta", "NOT RUN": "bright_black"}
-MAX_FINDING_ROWS = 20
+MAX_FINDING_ROWS = 12   # the terminal stays short: the report has them all
 
 
 def _counts_text(c: Counter) -> str:
@@ -124,11 +124,12 @@ class Terminal:
         if view["groups"]:
             table = Table(title=f"Findings by cause ({len(view['findings'])} in {len(view['groups'])})", show_lines=False,
                           title_justify="left", expand=False)
-            for col in ("claims", "status", "cause"):
-                table.add_column(col, overflow="fold")
+            table.add_column("claims", no_wrap=True, max_width=44, overflow="ellipsis")
+            table.add_column("status", no_wrap=True)
+            table.add_column("cause", no_wrap=True, max_width=80, overflow="ellipsis")
             for g in view["groups"][:MAX_FINDING_ROWS]:
                 statuses = sorted({str(r.status) for r in g["records"]})
-                ids = ", ".join(r.id for r in g["records"][:4]) + (f" +{len(g['records']) - 4}" if len(g["records"]) > 4 else "")
+                ids = ", ".join(r.id for r in g["records"][:3]) + (f" +{len(g['records']) - 3}" if len(g["records"]) > 3 else "")
                 table.add_row(ids, "/".join(statuses) + (" *" if g["blocking"] else ""), short(g["title"], 90))
             self.console.print(table)
             if len(view["groups"]) > MAX_FINDING_ROWS:
