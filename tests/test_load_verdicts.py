@@ -103,6 +103,11 @@ def _result():
     return {"profile": {"name": "smoke", "description": "d", "users": 2, "user": "StreamUser", "duration_s": 3, "steps": []},
             "gateway": run, "direct": run, "overhead": {}, "tpot_tokens": "tpot counts usage tokens",
             "buffering": {"status": "FAIL", "reason": "chunks arrive together", "ttft_share_of_stream_gateway": 0.9},
+            "hops": {"gateway": {"matched": 98, "unmatched": 0, "impossible": 0, "table": {
+                         h: {"count": 98, **{c: v for c in COLUMNS}, "mean": v} for h, v in (("in", 3.0), ("provider", 1.0), ("out", 250.0))}},
+                     "direct": {"matched": 98, "unmatched": 0, "impossible": 0, "table": {
+                         h: {"count": 98, **{c: 1.0 for c in COLUMNS}, "mean": 1.0} for h in ("in", "provider", "out")}},
+                     "added": {h: {c: v for c in COLUMNS} for h, v in (("in", 2.0), ("provider", 0.0), ("out", 249.0))}},
             "gates": [{"id": "CM-21.2", "gate": "ttft p99 <= 100 ms", "value": 120.0, "rps": 9.5, "status": "FAIL",
                        "reason": "measured 120.0 at 9.5 rps"}]}
 
@@ -128,6 +133,9 @@ def test_verdicts_become_claims_junit_cases_and_a_report_section(tmp_path):
     assert 'id="load-smoke"' in html and "<polyline" in html and "tpot counts usage tokens" in html and 'href="#CM-21.2"' in html
     assert "## Load: profile smoke" in md and "| ttft | gateway | 98 |" in md and "| ttft | direct | 98 |" in md
     assert "| CM-21.2: ttft p99 <= 100 ms | 120.0 at 9.5 rps | FAIL |" in md   # the gate row shows metric and bound
+    # The per-hop table: where the TTFT went, with what the gateway added on each side.
+    assert "| out | gateway | 250.00 | 250.00 |" in md and "| out | **added** | +249.00 |" in md
+    assert "Where the time to first token went" in html and "<td><b>+249.00</b></td>" in html
 
 
 def test_several_profiles_one_claim_per_gate_failing_if_any_profile_fails(tmp_path):

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from harness.config import ConfigError, HarnessConfig, resolve_key
+from harness.load.hops import added as added_per_hop
+from harness.load.hops import HOPS, attribute, journal_mark, journal_timings
 from harness.load.metrics import PERCENTILES
 from harness.load.outcome import tally
 from harness.load.run import Profile, run
@@ -131,19 +133,33 @@ def measure(cfg: HarnessConfig, world: World, profile: Profile, value: Optional[
         from harness.world.routes import Routes
         routes = Routes(cfg, world.info.providers)
         gw_path = routes.path(GATEWAY_PATHS[profile.protocol], model)
+        mark = journal_mark(prov_url)
         gw = run(profile, world.info.gateway_url, gw_path, model, value, workers, cfg.target.auth.header or "Authorization",
                  progress, headers={**routes.target_headers(), **routes.model_headers(model)})
+        hops = {"gateway": _hops(gw, prov_url, mark)}
         result: dict[str, Any] = {"profile": profile.model_dump(), "gateway": gw, "tpot_tokens": tpot_tokens(gw)}
         if direct:
             if progress:
                 print(f"harness load: {profile.name} straight at the provider {prov_url} ...", flush=True)
+            mark = journal_mark(prov_url)
             d = run(profile, prov_url, PROVIDER_PATHS[profile.protocol], mc.upstream, None, workers, progress=progress)
+            hops["direct"] = _hops(d, prov_url, mark)
             result["direct"] = d
             result["overhead"] = overhead(gw, d)
             result["buffering"] = buffering(gw, d)
+        result["hops"] = {**hops, "added": added_per_hop(hops["gateway"], hops.get("direct"), COLUMNS)}
         prov.clear_script()   # later claims must not inherit the load pace
     result["gates"] = gates(cfg, gw, profile.name)
     return result
+
+
+def _hops(run_result: dict[str, Any], prov_url: str, mark: int) -> dict[str, Any]:
+    """The run's requests joined with the provider's journal (harness.load.hops); the stamps are
+    dropped from the result afterwards (tens of thousands of them: load.json stays small)."""
+    stamps = run_result.get("hdr", {}).pop("stamps", [])
+    if not stamps:
+        return {"table": {}, "matched": 0, "unmatched": 0, "impossible": 0}
+    return attribute(stamps, journal_timings(prov_url, mark))
 
 
 def tpot_tokens(run_result: dict[str, Any]) -> str:
@@ -198,6 +214,7 @@ def for_report(result: dict[str, Any], files: list[str]) -> dict[str, Any]:
             for n in ("gateway", "direct") if result.get(n)}
     return {"profile": result["profile"], "runs": runs, "columns": COLUMNS, "overhead": result.get("overhead"),
             "buffering": result.get("buffering"), "gates": result["gates"], "tpot_tokens": result.get("tpot_tokens"),
+            "hops": result.get("hops"),
             "per_second": {n: per_second(result[n]["hdr"].get("samples", [])) for n in runs}, "files": files}
 
 
@@ -213,7 +230,7 @@ def write_html(result: dict[str, Any], path: Path) -> None:
     path.write_text(_env.get_template("load.html.j2").render(
         profile=result["profile"], runs=runs, columns=COLUMNS, overhead=result.get("overhead"),
         buffering=result.get("buffering"), gates=result["gates"], plot=plot,
-        tpot_tokens=result.get("tpot_tokens")))
+        tpot_tokens=result.get("tpot_tokens"), hops=result.get("hops")))
 
 
 def print_summary(result: dict[str, Any]) -> None:
@@ -232,6 +249,13 @@ def print_summary(result: dict[str, Any]) -> None:
         if ov:
             print(f"{'':<22} {'ratio':<8} {'':>7} " + " ".join(f"{ov[c]['ratio']:>9.2f}" for c in COLUMNS))
     print(f"time per output token: {result.get('tpot_tokens', '')}")
+    hops = result.get("hops") or {}
+    for name in ("gateway", "direct"):
+        h = hops.get(name) or {}
+        for hop in HOPS:
+            row = h.get("table", {}).get(hop)
+            if row:
+                print(f"{'hop ' + hop:<22} {name:<8} {row['count']:>7} " + " ".join(f"{row[c]:>9.2f}" for c in COLUMNS))
     if "buffering" in result:
         print(f"stream buffering: {result['buffering']['status']}: {result['buffering']['reason']}")
     for g in result["gates"]:

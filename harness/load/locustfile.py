@@ -49,19 +49,21 @@ def _headers() -> dict[str, str]:
 PROTOCOL = SPEC.get("protocol", "openai_chat")   # openai_chat | anthropic_messages | openai_responses
 
 
-def _body(stream: bool) -> dict[str, Any]:
-    # A fresh tag per request keeps a response cache from answering in the provider's place.
-    prompt = f"Load test. [h:load-{secrets.token_hex(6)}]"
+def _body(stream: bool) -> tuple[dict[str, Any], str]:
+    """The request's body and its tag. A fresh tag per request keeps a response cache from answering
+    in the provider's place, and finds the request in the mock provider's journal (per-hop timing)."""
+    tag = f"load-{secrets.token_hex(6)}"
+    prompt = f"Load test. [h:{tag}]"
     model = SPEC.get("model", "gpt-mock")
     if PROTOCOL == "openai_responses":
-        return {"model": model, "input": prompt, "stream": stream}
+        return {"model": model, "input": prompt, "stream": stream}, tag
     body: dict[str, Any] = {"model": model, "max_tokens": SPEC.get("max_tokens", 64),
                             "messages": [{"role": "user", "content": prompt}]}
     if stream:
         body["stream"] = True
         if PROTOCOL == "openai_chat":
             body["stream_options"] = {"include_usage": True}
-    return body
+    return body, tag
 
 
 def _delta(ev: dict[str, Any]) -> tuple[bool, Any, bool]:
@@ -133,14 +135,16 @@ class ChatUser(FastHttpUser):
     def chat(self) -> None:
         _take_request()
         LOCAL.count("started")
-        t0 = time.perf_counter()
-        with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(False), headers=_headers(),
+        body, tag = _body(False)
+        sent_ns, t0 = time.monotonic_ns(), time.perf_counter()
+        with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=body, headers=_headers(),
                               name="chat", catch_response=True) as r:
             if r.status_code != 200:
                 r.failure(f"HTTP {r.status_code}")
                 return _error(f"http_{r.status_code}")
             LOCAL.count("requests")
             LOCAL.record("latency", time.perf_counter() - t0)
+            LOCAL.stamp(tag, sent_ns, time.monotonic_ns())   # a plain answer's first token is the answer
 
 
 @dataclass
@@ -148,6 +152,9 @@ class Arrivals:
     """When a response's text arrived: the first piece (TTFT), the gaps between pieces (ITL), how
     many pieces, and the output tokens the gateway's usage reported, if it did."""
     t0: float
+    tag: str = ""
+    sent_ns: int = 0            # CLOCK_MONOTONIC, like the mock's journal: per-hop attribution
+    first_ns: int = 0
     first: float | None = None
     last: float = 0.0
     tokens: int = 0
@@ -156,7 +163,7 @@ class Arrivals:
 
     def piece(self, now: float) -> None:
         if self.first is None:
-            self.first = now
+            self.first, self.first_ns = now, time.monotonic_ns()
         else:
             self.gaps.append(now - self.last)
         self.last = now
@@ -166,12 +173,14 @@ class Arrivals:
 def _stream_once(client, t0: float, intended: float | None = None, step: str | None = None) -> None:
     """One SSE request: TTFT, each inter-token gap, end to end, time per output token."""
     LOCAL.count("started")
-    with client.post(SPEC.get("path", "/v1/chat/completions"), json=_body(True), headers=_headers(),
+    body, tag = _body(True)
+    sent_ns = time.monotonic_ns()
+    with client.post(SPEC.get("path", "/v1/chat/completions"), json=body, headers=_headers(),
                      name=f"{PROTOCOL}.stream", stream=True, catch_response=True, timeout=SPEC.get("timeout_s", 60)) as r:
         if r.status_code != 200:
             r.failure(f"HTTP {r.status_code}")
             return _error(f"http_{r.status_code}")
-        seen, done, buf = Arrivals(t0), False, b""
+        seen, done, buf = Arrivals(t0, tag, sent_ns), False, b""
         try:
             for chunk in r.iter_content(chunk_size=None):
                 now = time.perf_counter()
@@ -218,6 +227,8 @@ def _finish(seen: Arrivals, end: float, intended: float | None = None, step: str
     LOCAL.count("requests")
     LOCAL.record("ttft", first - t0)
     LOCAL.sample(first - t0)
+    if seen.tag:
+        LOCAL.stamp(seen.tag, seen.sent_ns, seen.first_ns)
     if intended is not None:   # open model: from when it should have been sent
         LOCAL.record("ttft_intended", first - intended)
         if step:

@@ -10,6 +10,7 @@ from hdrh.histogram import HdrHistogram
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3   # 1 us .. 1 hour
 PERCENTILES = (50, 90, 95, 99, 99.9)
 MAX_SAMPLES = 20_000                                   # (time, TTFT) points kept per process for the plot
+MAX_STAMPS = 200_000   # (tag, sent, first token) per request for per-hop attribution: ~10 MB of JSON at most
 
 
 class Recorder:
@@ -17,6 +18,13 @@ class Recorder:
         self.h: dict[str, HdrHistogram] = {}
         self.counts: dict[str, int] = {}
         self.samples: list[tuple[float, float]] = []   # (wall time, seconds): latency over time
+        # Per request: its tag, when it was sent and when its first token came, on CLOCK_MONOTONIC
+        # in ns (the mock providers' journal uses the same clock): harness.load.hops joins them.
+        self.stamps: list[tuple[str, int, int]] = []
+
+    def stamp(self, tag: str, sent_ns: int, first_ns: int) -> None:
+        if len(self.stamps) < MAX_STAMPS:
+            self.stamps.append((tag, sent_ns, first_ns))
 
     def sample(self, seconds: float) -> None:
         if len(self.samples) < MAX_SAMPLES:
@@ -33,7 +41,7 @@ class Recorder:
 
     def encode(self) -> dict[str, object]:
         return {"histograms": {k: h.encode().decode() for k, h in self.h.items()}, "counts": dict(self.counts),
-                "samples": list(self.samples)}
+                "samples": list(self.samples), "stamps": list(self.stamps)}
 
     def merge(self, encoded: dict[str, object]) -> None:
         for k, blob in (encoded.get("histograms") or {}).items():   # type: ignore[union-attr]
@@ -46,6 +54,8 @@ class Recorder:
             self.count(k, n)
         room = MAX_SAMPLES - len(self.samples)
         self.samples += [tuple(x) for x in (encoded.get("samples") or [])[:max(0, room)]]  # type: ignore[misc]
+        room = MAX_STAMPS - len(self.stamps)
+        self.stamps += [tuple(x) for x in (encoded.get("stamps") or [])[:max(0, room)]]  # type: ignore[misc]
 
     def table(self) -> dict[str, dict[str, float]]:
         """Per metric: count, p50 ... p99.9, max and mean, in milliseconds."""

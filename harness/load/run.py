@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness import paths
 from harness.config import ConfigError, load_yaml_model
 from harness.netguard import is_loopback_url
-from harness.world.processes import Child
+from harness.world.processes import Child, free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PROFILES = paths.MATRICES / "load"
@@ -101,7 +101,11 @@ def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Option
             "--stop-timeout", f"{math.ceil(profile.drain_s)}",   # the same drain if the backstop fires
             "--host", host, "--loglevel", "WARNING", profile.user]
     if workers > 1:
-        argv += ["--processes", str(workers)]
+        # A port of this run's own for master and workers: on locust's default (5557) two runs at once
+        # (pytest -n 2) had one run's workers join the other's master, with the wrong user class.
+        port = free_port()
+        argv += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                 "--master-host", "127.0.0.1", "--master-port", str(port)]
     log = out.with_name("locust.log")
     # Its own process group (locust --processes forks workers): stopped as a whole on the way out,
     # Ctrl-C and timeouts included, so no generator outlives the run.

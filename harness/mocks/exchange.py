@@ -26,6 +26,8 @@ Frame = tuple[bytes, bool]
 
 MALFORMED_EVENT = b'data: {"id": "broken", "choices": [{"delta": {"content": \n\n'  # cut-off JSON
 
+MAX_TOKEN_TIMES = 4096   # a profile streams at most 4096 tokens; a journal of 50,000 entries stays small
+
 _DISCONNECTS = (ConnectionResetError, ConnectionError, BrokenPipeError)
 
 
@@ -188,6 +190,7 @@ class Exchange:
         self.entry.t_headers = self.entry.t_done = time.time()
         self.entry.completed = True
         self.entry.chunks_sent = 1
+        self.entry.mono_tokens_ns.append(time.monotonic_ns())   # a plain answer's tokens all leave now
         return web.Response(body=data, status=200, headers=headers)
 
     async def send_stream(self, frames: list[Frame], content_type: str = "text/event-stream") -> web.StreamResponse:
@@ -218,6 +221,10 @@ class Exchange:
                 if rule and rule.malformed_at_chunk == i:
                     data = MALFORMED_EVENT
                     self.entry.malformed = True
+                if is_content and len(self.entry.mono_tokens_ns) < MAX_TOKEN_TIMES:
+                    # Stamped before the write: write() may wait for the transport to drain, and the
+                    # client can read the token before it returns (out would come out negative).
+                    self.entry.mono_tokens_ns.append(time.monotonic_ns())
                 await resp.write(data)
                 self.entry.chunks_sent += 1
             await resp.write_eof()
@@ -242,6 +249,7 @@ class Exchange:
 async def begin(request: web.Request, host: Host, route: Optional[Route] = None) -> Exchange:
     """Reads and journals the request, and finds the script rule that applies to it. Without a route
     the request is for one the mock does not serve."""
+    arrived = time.monotonic_ns()   # before the body is read: the request's arrival, for per-hop timing
     raw = await request.read()
     text = raw.decode("utf-8", "replace")
     try:
@@ -258,6 +266,7 @@ async def begin(request: web.Request, host: Host, route: Optional[Route] = None)
                                 body if body is not None else text, tag,
                                 model if isinstance(model, str) else None, stream)
     entry.route_can = sorted(route.can) if route else []
+    entry.mono_arrived_ns = arrived
     rule = host.script.take(tag, request.path, model if isinstance(model, str) else None)
     if rule is not None:
         entry.rule = rule.id

@@ -38,6 +38,11 @@ class Entry:
     finish: str | None = None         # why the answer ended: stop, length or tool_calls
     served: bool = True               # False: a route the mock does not serve (answered 404, see exchange)
     route_can: list[str] = field(default_factory=list)   # what the route offers: tools, parallel_tools, json
+    # Per-hop timing for the load lane, on CLOCK_MONOTONIC (time.monotonic_ns): one clock for every
+    # process of this machine, never stepped by NTP, so the generator's send and first-token times
+    # and these can be subtracted from one another.
+    mono_arrived_ns: int = field(default_factory=time.monotonic_ns)   # the request reached the provider
+    mono_tokens_ns: list[int] = field(default_factory=list)           # each content chunk written
 
 
 class Journal:
@@ -64,6 +69,15 @@ class Journal:
                  if e.seq > since_seq and (tag is None or e.tag == tag) and (served is None or e.served == served)
                  and e.t_received >= since_t]
         return [asdict(e) for e in (found[-last:] if last else found)]
+
+    def timings(self, since_seq: int = 0) -> list[list[Any]]:
+        """The load lane's per-hop view, compact (a run journals thousands of requests): per entry
+        [seq, tag, path, arrived, first token written, last token written, tokens, completed], on
+        CLOCK_MONOTONIC in ns; None where no token was written."""
+        return [[e.seq, e.tag, e.path, e.mono_arrived_ns,
+                 e.mono_tokens_ns[0] if e.mono_tokens_ns else None,
+                 e.mono_tokens_ns[-1] if e.mono_tokens_ns else None, len(e.mono_tokens_ns), e.completed]
+                for e in list(self._entries) if e.seq > since_seq]
 
     def clear(self) -> None:
         self._entries.clear()

@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -77,6 +78,7 @@ class Provider:
         app.router.add_delete(f"{CONTROL}/script", self._clear_rules)
         app.router.add_get(f"{CONTROL}/journal", self._get_journal)
         app.router.add_delete(f"{CONTROL}/journal", self._clear_journal)
+        app.router.add_get(f"{CONTROL}/timings", self._get_timings)
         if self.kind == "openai":
             app.router.add_get("/v1/realtime", self._realtime)
         for route in routes_of(self.kind, self.spec.models):
@@ -124,6 +126,10 @@ class Provider:
                                                                 None if served is None else served == "1",
                                                                 float(request.query.get("since_t", "0")),
                                                                 int(request.query.get("last", "0")) or None)})
+
+    async def _get_timings(self, request: web.Request) -> web.Response:
+        return web.json_response({"clock": "CLOCK_MONOTONIC", "now_ns": time.monotonic_ns(),
+                                  "entries": self.journal.timings(int(request.query.get("since_seq", "0")))})
 
     async def _clear_journal(self, request: web.Request) -> web.Response:
         self.journal.clear()
