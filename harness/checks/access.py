@@ -81,6 +81,8 @@ def enforced(ctx: CheckContext, aspect: str, slot: int) -> Verdict:
     """aspect: under (all pass), over (429), headers (the promised ones), not_forwarded, reset.
     Each claim has a model of its own, so each starts with a fresh window."""
     rl, model = _rl(ctx, slot)
+    if aspect == "headers" and not rl.headers:
+        raise Unsupported("the gateway promises no header on its rate-limit refusal (promises.rate_limit.headers)")
     if aspect == "reset" and rl.window_s > MAX_WAIT_S:
         raise Unsupported(f"a {rl.window_s}s window is too long to wait out; shorten it for tests")
     tag = ctx.tag()
@@ -141,6 +143,15 @@ def same_key(ctx: CheckContext, same: bool) -> Verdict:
                  "different keys both went through")
 
 
+def _no_estimate(usage: Any) -> list[str]:
+    """Zero tokens for a prompt and an answer that both have text is a placeholder, not an estimate
+    (totals that add up are not enough: 0 + 0 = 0)."""
+    if isinstance(usage, dict) and not usage.get("prompt_tokens") and not usage.get("completion_tokens"):
+        return [f"usage is {usage.get('prompt_tokens')} prompt and {usage.get('completion_tokens')} completion "
+                "tokens for a prompt and an answer with text: zeros, not an estimate"]
+    return []
+
+
 @check("usage.when_provider_omits")
 def when_provider_omits(ctx: CheckContext, stream: bool = False) -> Verdict:
     """The provider sends no usage. A gateway that promises an estimate reports one that adds up."""
@@ -157,8 +168,10 @@ def when_provider_omits(ctx: CheckContext, stream: bool = False) -> Verdict:
         # Only presence and totals: where the usage chunk sits is CM-10.2.7's business.
         violations = ([] if len(usages) == 1 else [f"expected one usage in the stream, found {len(usages)}"])
         if usages:
-            violations += oc.usage_totals({"usage": usages[-1]})
+            violations += oc.usage_totals({"usage": usages[-1]}) + _no_estimate(usages[-1])
         return judge(violations, {"exchange": ex.evidence()}, "an estimated usage chunk that adds up")
     ex = ctx.chat(model, tag)
     require_2xx(ex)
-    return judge(oc.usage_totals(ex.json()), {"exchange": ex.evidence()}, "an estimated usage that adds up")
+    body = ex.json()
+    return judge(oc.usage_totals(body) + _no_estimate((body or {}).get("usage") if isinstance(body, dict) else None),
+                 {"exchange": ex.evidence()}, "an estimated usage that adds up")
