@@ -108,6 +108,8 @@ def _result():
                      "direct": {"matched": 98, "unmatched": 0, "impossible": 0, "table": {
                          h: {"count": 98, **{c: 1.0 for c in COLUMNS}, "mean": 1.0} for h in ("in", "provider", "out")}},
                      "added": {h: {c: v for c in COLUMNS} for h, v in (("in", 2.0), ("provider", 0.0), ("out", 249.0))}},
+            "floor": {"gen_lag": {"p50": 0.2, "p99": 1.5}, "send_lag": {"p50": 0.1, "p99": 0.9}, "cpu_share": 0.42,
+                      "direct_deviation": {"ttft": {"p50": 2.0, "p99": 6.5}}, "share": 0.1},
             "gates": [{"id": "CM-21.2", "gate": "ttft p99 <= 100 ms", "value": 120.0, "rps": 9.5, "status": "FAIL",
                        "reason": "measured 120.0 at 9.5 rps"}]}
 
@@ -136,6 +138,9 @@ def test_verdicts_become_claims_junit_cases_and_a_report_section(tmp_path):
     # The per-hop table: where the TTFT went, with what the gateway added on each side.
     assert "| out | gateway | 250.00 | 250.00 |" in md and "| out | **added** | +249.00 |" in md
     assert "Where the time to first token went" in html and "<td><b>+249.00</b></td>" in html
+    floor = ("event-loop lag p50 0.2 ms, p99 1.5 ms; send lag p50 0.1 ms, p99 0.9 ms; CPU 42% of a core per generator "
+             "process; direct TTFT above the script by p50 2.0 ms, p99 6.5 ms")
+    assert f"is not judged): {floor}." in md and floor in html
 
 
 def test_several_profiles_one_claim_per_gate_failing_if_any_profile_fails(tmp_path):

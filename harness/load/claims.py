@@ -25,7 +25,7 @@ def records(result: dict[str, Any], duration_s: float) -> list[dict[str, Any]]:
     summary = {"profile": profile, "requests": gw["counts"].get("requests", 0), "outcome": tally(gw["counts"]),
                "rps": gw["locust"]["rps"],
                "errors": {k: v for k, v in gw["counts"].items() if k.startswith("error:")},
-               "details": f"load/{profile}/load.html"}
+               "details": f"load/{profile}/load.html", "generator_floor": result.get("floor")}
     out = []
     buf = result.get("buffering") or {"status": "UNSUPPORTED", "reason": "no run straight at the provider to compare with"}
     out.append(_claim(BUFFERING_ID, "test_streams_are_not_buffered", BUFFERING_CLAIM, buf["status"], f"{profile}: {buf['reason']}",

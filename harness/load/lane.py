@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from harness.config import ConfigError, HarnessConfig, resolve_key
+from harness.load import floor as load_floor
 from harness.load.hops import added as added_per_hop
 from harness.load.hops import HOPS, attribute, journal_mark, journal_timings
 from harness.load.metrics import PERCENTILES
@@ -67,10 +68,12 @@ def _what_happened(run: dict[str, Any]) -> str:
             + (f" {kinds}" if kinds else "") + f", {t['unfinished']} never finished")
 
 
-def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None) -> list[dict[str, Any]]:
+def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None,
+          floor: Optional[dict[str, Any]] = None, share: float = load_floor.DEFAULT_SHARE) -> list[dict[str, Any]]:
     """The gates of harness.yaml that apply to this profile, each with its verdict. A request that
     never finished (a hanging gateway) counts as an error; with nothing completed, no percentile
-    can pass."""
+    can pass. With the run's measured `floor`, a time gate whose bound the floor takes more than
+    `share` of is not judged (harness.load.floor)."""
     out = []
     t = tally(gw["counts"])
     rps = (gw.get("locust") or {}).get("rps") or 0.0
@@ -102,8 +105,11 @@ def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None)
             reason += f" ({_what_happened(gw)})"
         if g.min_rps and rps < g.min_rps:
             ok, reason = False, f"{reason}: the run reached {rps:.1f} rps, short of {g.min_rps:g}; the bound was not shown at that rate"
-        out.append({"id": gid, "gate": name, "value": value, "rps": round(rps, 2), "status": "PASS" if ok else "FAIL",
-                    "reason": reason})
+        verdict = {"id": gid, "gate": name, "value": value, "rps": round(rps, 2), "status": "PASS" if ok else "FAIL",
+                   "reason": reason}
+        if g.metric != "error_rate":
+            verdict = load_floor.judge(verdict, g.metric, g.percentile, g.max_ms, floor, share)
+        out.append(verdict)
     return out
 
 
@@ -148,8 +154,11 @@ def measure(cfg: HarnessConfig, world: World, profile: Profile, value: Optional[
             result["overhead"] = overhead(gw, d)
             result["buffering"] = buffering(gw, d)
         result["hops"] = {**hops, "added": added_per_hop(hops["gateway"], hops.get("direct"), COLUMNS)}
+        result["floor"] = load_floor.measure(gw, result.get("direct"), load_floor.script_times(
+            profile.tokens, profile.token_delay_ms))
+        result["floor"]["share"] = profile.floor_share
         prov.clear_script()   # later claims must not inherit the load pace
-    result["gates"] = gates(cfg, gw, profile.name)
+    result["gates"] = gates(cfg, gw, profile.name, result["floor"], profile.floor_share)
     return result
 
 
@@ -214,7 +223,8 @@ def for_report(result: dict[str, Any], files: list[str]) -> dict[str, Any]:
             for n in ("gateway", "direct") if result.get(n)}
     return {"profile": result["profile"], "runs": runs, "columns": COLUMNS, "overhead": result.get("overhead"),
             "buffering": result.get("buffering"), "gates": result["gates"], "tpot_tokens": result.get("tpot_tokens"),
-            "hops": result.get("hops"),
+            "hops": result.get("hops"), "floor": result.get("floor"),
+            "floor_text": floor_text(result["floor"]) if result.get("floor") else None,
             "per_second": {n: per_second(result[n]["hdr"].get("samples", [])) for n in runs}, "files": files}
 
 
@@ -230,7 +240,9 @@ def write_html(result: dict[str, Any], path: Path) -> None:
     path.write_text(_env.get_template("load.html.j2").render(
         profile=result["profile"], runs=runs, columns=COLUMNS, overhead=result.get("overhead"),
         buffering=result.get("buffering"), gates=result["gates"], plot=plot,
-        tpot_tokens=result.get("tpot_tokens"), hops=result.get("hops")))
+        tpot_tokens=result.get("tpot_tokens"), hops=result.get("hops"),
+        floor_text=floor_text(result["floor"]) if result.get("floor") else None,
+        floor_share=(result.get("floor") or {}).get("share")))
 
 
 def print_summary(result: dict[str, Any]) -> None:
@@ -258,5 +270,24 @@ def print_summary(result: dict[str, Any]) -> None:
                 print(f"{'hop ' + hop:<22} {name:<8} {row['count']:>7} " + " ".join(f"{row[c]:>9.2f}" for c in COLUMNS))
     if "buffering" in result:
         print(f"stream buffering: {result['buffering']['status']}: {result['buffering']['reason']}")
+    fl = result.get("floor") or {}
+    if fl:
+        print(f"generator floor: {floor_text(fl)}")
     for g in result["gates"]:
-        print(f"gate {g['status']:<11} {g['gate']} (measured {g['value']})")
+        print(f"gate {g['status']:<11} {g['gate']} (measured {g['value']})"
+              + (f": {g['reason']}" if g["status"] == "ERROR" else ""))
+
+
+def floor_text(fl: dict[str, Any]) -> str:
+    """One line: the generator's lag, send lag, CPU and the direct run's deviation from the script."""
+    parts = []
+    for name, label in (("gen_lag", "event-loop lag"), ("send_lag", "send lag")):
+        row = fl.get(name)
+        if row:
+            parts.append(f"{label} p50 {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms")
+    if fl.get("cpu_share") is not None:
+        parts.append(f"CPU {fl['cpu_share']:.0%} of a core per generator process")
+    dev = (fl.get("direct_deviation") or {}).get("ttft")
+    if dev:
+        parts.append(f"direct TTFT above the script by p50 {dev['p50']:.1f} ms, p99 {dev['p99']:.1f} ms")
+    return "; ".join(parts) or "not measured"

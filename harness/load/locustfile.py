@@ -28,6 +28,7 @@ from typing import Any
 import gevent
 import websocket
 from locust import FastHttpUser, HttpUser, User, constant, events, task
+from locust.runners import LocalRunner, WorkerRunner
 from locust.exception import StopUser
 
 from harness.load.metrics import Recorder
@@ -95,11 +96,51 @@ _WINDOW: dict[str, float] = {}
 
 @events.test_start.add_listener
 def _open_window(environment, **_: Any) -> None:
-    from locust.runners import WorkerRunner
     _WINDOW["until"] = time.perf_counter() + float(SPEC.get("duration_s") or 60)
     _WINDOW["left"] = max(1, int(SPEC.get("max_requests") or 10**9) // int(SPEC.get("processes") or 1))
     if not isinstance(environment.runner, WorkerRunner):   # a lone runner, or the master: it ends the run
         gevent.spawn(_end_when_drained, environment.runner)
+    if isinstance(environment.runner, (WorkerRunner, LocalRunner)):   # a process that runs users
+        _CPU["at"] = _cpu_now()
+        gevent.spawn(_probe_lag, _WINDOW["until"] + float(SPEC.get("drain_s", 10)))
+
+
+# -- the generator's own floor ------------------------------------------------------------------
+# What the generator itself adds to every figure, measured in the same run (harness.load.floor
+# turns it into "not judged" gates): how late a greenlet wakes from a 10 ms sleep (`gen_lag`: the
+# event loop is busy with other users), how late a user sends against when it meant to
+# (`send_lag`), and the CPU the generator processes used (a process near 100% of a core queues).
+LAG_PROBE_S = 0.01
+_CPU: dict[str, tuple[float, float]] = {}
+
+
+def _cpu_now() -> tuple[float, float]:
+    t = os.times()
+    return t.user + t.system, time.perf_counter()
+
+
+def _probe_lag(until: float) -> None:
+    while time.perf_counter() < until:   # bounded: the window and the drain
+        t = time.perf_counter()
+        gevent.sleep(LAG_PROBE_S)
+        LOCAL.record("gen_lag", max(0.0, time.perf_counter() - t - LAG_PROBE_S))
+
+
+def _count_cpu() -> None:
+    """This process's CPU and wall time since the last count, as counts (summed over processes)."""
+    if "at" not in _CPU:
+        return
+    (cpu0, wall0), (cpu1, wall1) = _CPU["at"], _cpu_now()
+    _CPU["at"] = (cpu1, wall1)
+    LOCAL.count("gen_cpu_ms", int((cpu1 - cpu0) * 1000))
+    LOCAL.count("gen_wall_ms", int((wall1 - wall0) * 1000))
+
+
+def _sent(due: float | None) -> None:
+    """A user sends now; it meant to at `due` (the end of its last request plus think time, or the
+    open model's slot): how late it is, the scheduling delay of a busy generator."""
+    if due is not None:
+        LOCAL.record("send_lag", max(0.0, time.perf_counter() - due))
 
 
 def _take_request() -> None:
@@ -131,9 +172,13 @@ class ChatUser(FastHttpUser):
     wait_time = constant(SPEC.get("think_s", 0))
     network_timeout = connection_timeout = SPEC.get("timeout_s", 60)
 
+    due: float | None = None
+
     @task
     def chat(self) -> None:
         _take_request()
+        _sent(self.due)
+        self.due = None
         LOCAL.count("started")
         body, tag = _body(False)
         sent_ns, t0 = time.monotonic_ns(), time.perf_counter()
@@ -145,6 +190,7 @@ class ChatUser(FastHttpUser):
             LOCAL.count("requests")
             LOCAL.record("latency", time.perf_counter() - t0)
             LOCAL.stamp(tag, sent_ns, time.monotonic_ns())   # a plain answer's first token is the answer
+        self.due = time.perf_counter() + SPEC.get("think_s", 0)
 
 
 @dataclass
@@ -256,11 +302,16 @@ def _finish(seen: Arrivals, end: float, intended: float | None = None, step: str
 class StreamUser(HttpUser):
     """Closed model: SSE chat completions back to back (plus think time)."""
     wait_time = constant(SPEC.get("think_s", 0))
+    due: float | None = None   # when the next request is meant to go: the last one's end plus think time
 
     @task
     def stream(self) -> None:
         _take_request()
-        _stream_once(self.client, time.perf_counter())
+        _sent(self.due)
+        try:
+            _stream_once(self.client, time.perf_counter())
+        finally:
+            self.due = time.perf_counter() + SPEC.get("think_s", 0)
 
 
 def _schedule() -> list[tuple[float, float, str]]:
@@ -316,6 +367,7 @@ class OpenStreamUser(HttpUser):
         wait = intended - time.perf_counter()
         if wait > 0:
             gevent.sleep(wait)
+            _sent(intended)   # a slot in the past is the gateway's queueing (ttft_intended), not the generator's
         _stream_once(self.client, time.perf_counter(), intended=intended, step=step or None)
 
 
@@ -324,14 +376,18 @@ class FanoutStreamUser(HttpUser):
     `fan` is the time until the slowest of them is done, so p95/p99 are taken across the fan."""
     wait_time = constant(SPEC.get("think_s", 0))
 
+    due: float | None = None
+
     @task
     def fan(self) -> None:
         _take_request()
+        _sent(self.due)
         t0 = time.perf_counter()
         jobs = [gevent.spawn(_stream_once, self.client, time.perf_counter()) for _ in range(SPEC.get("fanout", 4))]
         gevent.joinall(jobs, timeout=SPEC.get("timeout_s", 60))
         LOCAL.record("fan", time.perf_counter() - t0)
         LOCAL.count("fans")
+        self.due = time.perf_counter() + SPEC.get("think_s", 0)
 
 
 class RealtimeUser(User):
@@ -408,6 +464,7 @@ class RealtimeUser(User):
 
 @events.report_to_master.add_listener
 def _send_histograms(client_id: str, data: dict[str, Any]) -> None:
+    _count_cpu()
     data["harness_hdr"] = LOCAL.encode()
     LOCAL.__init__()   # each report carries what is new since the last one
 
@@ -422,6 +479,8 @@ def _write(environment, **kwargs: Any) -> None:
     from locust.runners import WorkerRunner
     if isinstance(environment.runner, WorkerRunner) or not SPEC.get("out"):
         return
+    if isinstance(environment.runner, LocalRunner):
+        _count_cpu()
     TOTAL.merge(LOCAL.encode())   # a local run (no workers) recorded here
     stats = environment.stats.total
     with open(SPEC["out"], "w") as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from harness.world.processes import Child, free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PROFILES = paths.MATRICES / "load"
+GENERATOR_METRICS = ("gen_lag", "send_lag")
 
 
 class Step(BaseModel):
@@ -44,6 +46,9 @@ class Profile(BaseModel):
     think_s: float = Field(0, ge=0)
     tokens: int = Field(12, ge=1, le=4096)       # answer length the mock provider streams
     token_delay_ms: float = Field(0, ge=0)       # the provider's pace between tokens
+    # A time gate is judged only if the run's measured floor (generator lag, the direct run's
+    # deviation from the script: harness.load.floor) is at most this share of its bound.
+    floor_share: float = Field(0.1, gt=0, le=1)
 
     @model_validator(mode="after")
     def _shape(self) -> "Profile":
@@ -95,7 +100,10 @@ def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Option
     # The locustfile ends the run itself once the requests in flight have finished (see _WINDOW);
     # locust's own --run-time is only the backstop.
     backstop = math.ceil((profile.duration_s or 0) + profile.drain_s + 5)
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+    # HARNESS_LOAD_LOCUSTFILES: more locustfiles beside ours (event listeners, users of your own),
+    # separated by os.pathsep; the tests load one that starves the generator of CPU.
+    files = [str(LOCUSTFILE)] + [f for f in os.environ.get("HARNESS_LOAD_LOCUSTFILES", "").split(os.pathsep) if f]
+    argv = [sys.executable, "-m", "locust", "-f", ",".join(files), "--headless",
             *([] if progress else ["--only-summary"]),
             "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{backstop:g}s",
             "--stop-timeout", f"{math.ceil(profile.drain_s)}",   # the same drain if the backstop fires
@@ -120,4 +128,7 @@ def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Option
     if not out.exists():
         tail = "" if progress else log.read_text(errors="replace")[-1500:]
         raise RuntimeError(f"locust wrote no result (exit {child.proc.returncode}): {tail}")
-    return json.loads(out.read_text())
+    result = json.loads(out.read_text())
+    # The generator's own figures (its lag: harness.load.floor) apart from the target's.
+    result["generator"] = {k: result["table"].pop(k) for k in GENERATOR_METRICS if k in result["table"]}
+    return result
