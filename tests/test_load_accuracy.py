@@ -191,3 +191,20 @@ def test_tpot_says_which_token_count_it_used(mocks, omit_usage):
     used = "tpot_from_chunks" if omit_usage else "tpot_from_usage"
     assert c[used] == c["requests"] and ("tpot_from_usage" if omit_usage else "tpot_from_chunks") not in c, c
     assert ("no usage" in tpot_tokens(result)) == omit_usage and ("tokens_usage" in c) != omit_usage
+
+
+def test_responses_fanout_takes_percentiles_across_the_fan(scripted):
+    """The shipped responses-fanout profile's user on /v1/responses: every stream of a fan is timed,
+    `fan` is the slowest of each fan and `fan_ttft` its last first token (headers 40..60 ms, then 10
+    tokens 20 ms apart)."""
+    from harness.load.run import load_profile
+    shipped = load_profile("responses-fanout")
+    assert (shipped.user, shipped.protocol, shipped.fanout) == ("FanoutStreamUser", "openai_responses", 8)
+    profile = shipped.model_copy(update={"users": 2, "spawn_rate": 2, "fanout": 6, "duration_s": 3})
+    result = run(profile, scripted, "/v1/responses", "m", auth=None)
+    t, c = result["table"], result["counts"]
+    assert not [k for k in c if k.startswith("error")] and c["requests"] == 6 * c["fans"] == t["ttft"]["count"], c
+    assert t["fan"]["count"] == t["fan_ttft"]["count"] == c["fans"] >= 4, t.get("fan")
+    assert t["fan"]["p95"] >= t["e2e"]["p50"] and t["fan"]["p99"] <= t["e2e"]["max"] + 5, (t["fan"], t["e2e"])
+    assert 45 <= t["fan_ttft"]["p50"] <= 95 and t["fan_ttft"]["p50"] >= t["ttft"]["p50"], (t["fan_ttft"], t["ttft"])
+    assert c["tokens_usage"] == 10 * c["requests"]

@@ -34,7 +34,8 @@ def test_bad_profiles_name_the_field(tmp_path, text, phrase):
 
 
 def test_shipped_profiles_are_valid():
-    for name in ("smoke", "open", "stepped", "burst", "fanout", "soak", "anthropic", "responses", "realtime"):
+    for name in ("smoke", "open", "stepped", "burst", "fanout", "soak", "anthropic", "responses", "realtime",
+                 "responses-fanout"):
         assert load_profile(name).duration_s
 
 
@@ -160,9 +161,27 @@ def test_several_profiles_one_claim_per_gate_failing_if_any_profile_fails(tmp_pa
     assert "## Load: profile smoke" in md and "## Load: profile stepped" in md
 
 
+def test_a_fanout_profile_shows_p95_and_p99_across_the_fan(tmp_path):
+    fan = _result()
+    fan["profile"] = {**fan["profile"], "name": "responses-fanout", "user": "FanoutStreamUser", "fanout": 8,
+                      "protocol": "openai_responses"}
+    for name, slow in (("gateway", 900.0), ("direct", 300.0)):
+        fan[name] = {**fan[name], "table": {**fan[name]["table"], "fan": {"count": 12, **{c: slow for c in COLUMNS}, "mean": slow},
+                                            "fan_ttft": {"count": 12, **{c: slow / 3 for c in COLUMNS}, "mean": slow / 3}}}
+    records = [Record.from_json(r) for r in claims.records(fan, 5.0)]
+    write_all(run_of(tmp_path / "results.jsonl", records,
+                     artifacts=[("Load", "responses-fanout", for_report(fan, ["load/responses-fanout/load.json"]))]), tmp_path, None)
+    html, md = (tmp_path / "report.html").read_text(), (tmp_path / "report.md").read_text()
+    line = ("Across the fan (8 concurrent openai_responses streams per request, 12 fans): the slowest stream of a fan "
+            "was done at p95 900.0 ms, p99 900.0 ms; the fan's last first token came at p95 300.0 ms, p99 300.0 ms "
+            "(straight at the provider: p95 300.0 ms, p99 300.0 ms).")
+    assert line in md and "<b>Across the fan</b>" in html and "p99 900.0 ms" in html
+
+
 def test_load_lane_takes_one_profile_or_several(tmp_path):
     base, _ = load(None)
-    assert base.load is not None and base.load.names == ["smoke"]
+    # The embedded target runs the chat smoke profile and a fanout on the Responses API beside it.
+    assert base.load is not None and base.load.names == ["smoke", "responses-fanout"]
     import yaml
     data = base.model_dump(mode="json", exclude_none=True)
     for lane, expect in (({"profiles": ["smoke", "stepped"]}, ["smoke", "stepped"]), ({"profile": "open"}, ["open"])):
