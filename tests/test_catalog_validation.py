@@ -66,7 +66,9 @@ def test_the_shipped_catalog_is_valid():
 def test_a_failover_preset_typo_stops_the_run_before_anything_starts(tmp_path):
     embedded = (MATRICES.parent / "harness" / "targets" / "litellm.yaml").read_text()
     cfg = tmp_path / "h.yaml"
-    cfg.write_text(embedded.replace("preset: provider-faults", "preset: provider-fault"))
+    typo = re.sub(r"preset: [\w-]+", "preset: provider-fault", embedded, count=1)   # whichever preset it promises
+    assert typo != embedded
+    cfg.write_text(typo)
     r = subprocess.run([sys.executable, "-m", "harness", "run", "-c", str(cfg), "-o", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "promises.failover.preset: 'provider-fault' is not one of" in r.stderr, r.stderr
