@@ -255,6 +255,40 @@ class Auth(_Strict):
     expired_key_env: Optional[str] = None
 
 
+class RoutingGroup(_Strict):
+    """A model served by several deployments (each on a provider of its own) and how the gateway
+    chooses one. The check reads the choices from the providers' journals."""
+    strategy: Literal["weighted", "least-busy", "latency-based", "cost-based"]
+    # provider -> its weight (weighted: the share of requests it gets) or its price per token
+    # (cost-based: the cheapest serves); least-busy and latency-based need only the names.
+    deployments: dict[str, float] = Field(min_length=2)
+    requests: int = Field(60, ge=10, le=500)          # how many requests a weighted split is judged on
+    tolerance: float = Field(0.2, gt=0, lt=1)         # how far each share may stray from its weight's
+
+
+class Aliases(_Strict):
+    """How model names resolve besides the configured aliases."""
+    # A prefix naming a provider ("mockprefix/") -> that provider: `prefix/name` is served by it as
+    # `name`, even when `name` is also an alias routed elsewhere (the explicit provider wins).
+    provider_prefixes: dict[str, str] = {}
+
+
+class HealthContract(_Strict):
+    """What the gateway's health routes promise beyond `health` (the status route)."""
+    liveness_path: Optional[str] = None       # answers 200 without a key: the process runs
+    deployments_path: Optional[str] = None    # reports each deployment healthy or not (checks its providers)
+    deployments_auth: bool = True             # ...to an authenticated caller
+    unhealthy_field: str = "unhealthy_endpoints"   # the JSON list of deployments found unhealthy there
+    healthy_field: str = "healthy_endpoints"
+
+
+class RequestId(_Strict):
+    """A request id on every response, for the caller to quote and the operator to find."""
+    header: str                              # the response header that carries it
+    echoes: bool = False                     # a client-sent id (in the same header) comes back unchanged
+    forwarded: Optional[bool] = None         # it reaches the provider in the same header (None: not promised)
+
+
 class Promises(_Strict):
     """What the gateway says it does. Checks read their numbers from here, never from code."""
     fallbacks: dict[str, list[str]] = {}
@@ -270,7 +304,20 @@ class Promises(_Strict):
     auth: Auth = Auth()
     usage_estimated_when_missing: bool = False
     health_requires_auth: bool = False
-    health_status_field: Optional[str] = "status"
+    health_status_field: Optional[str] = "status"   # also: the health route answers a JSON object
+    health: HealthContract = HealthContract()
+    # A 400 context_length_exceeded (or content_policy_violation) from the provider sends the request
+    # down this model's chain of its own (LiteLLM: context_window_fallbacks, content_policy_fallbacks);
+    # a model with none gets the error, its code intact.
+    context_window_fallbacks: dict[str, list[str]] = {}
+    content_policy_fallbacks: dict[str, list[str]] = {}
+    # A stream's first token reaches the caller at most this long after the provider sent it
+    # (None: nothing promised; the check adds a measuring slack for a shared machine).
+    ttft_overhead_ms: Optional[float] = Field(None, ge=0)
+    routing: dict[str, RoutingGroup] = {}    # model -> the deployments behind it and how one is chosen
+    aliases: Aliases = Aliases()
+    request_id: Optional[RequestId] = None
+    max_body_bytes: Optional[int] = Field(None, ge=1024)   # a bigger body is refused (413 or another 4xx), not forwarded
     # Where each promise comes from: promise name (retries, breaker, failover...) -> "file:line@tag"
     # or a URL. Documentation only: the report shows it beside the verdicts that rest on the promise.
     sources: dict[str, str] = {}
@@ -301,6 +348,7 @@ class Roles(_Strict):
     cache_other: Optional[str] = None       # a second cached model, for "a different model misses"
     rate_limit: list[str] = []             # one model per rate-limit claim: each starts with a fresh window
     chaos: Optional[str] = None             # a model whose provider link runs through the fault proxy
+    no_fallback: Optional[str] = None       # a model with no fallback of any kind: provider errors reach the caller
 
 
 class Deadlines(_Strict):
@@ -449,6 +497,15 @@ class HarnessConfig(_Strict):
         for field, value in refs:
             if value is not None and value not in model_names:
                 raise ValueError(f"{field}: {value!r} is not one of the models")
+        for model, group in self.promises.routing.items():
+            if model not in model_names:
+                raise ValueError(f"promises.routing.{model}: not one of the models")
+            for p in group.deployments:
+                if p not in names:
+                    raise ValueError(f"promises.routing.{model}.deployments.{p}: not one of the providers")
+        for prefix, p in self.promises.aliases.provider_prefixes.items():
+            if p not in names:
+                raise ValueError(f"promises.aliases.provider_prefixes.{prefix}: {p!r} is not one of the providers")
         return self
 
     # -- conveniences for checks -------------------------------------------------------------

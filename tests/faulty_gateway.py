@@ -8,10 +8,13 @@ the promise is kept and to FAIL when it is broken. It is never a product target.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
+import random
 import threading
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -33,7 +36,24 @@ BREAKS = {
     "cache_never_expires", "cache_stream_mismatch",
     "idempotency_ignored", "idempotency_ignores_key", "no_usage_estimate",
     "sse_per_read", "pass_malformed", "keep_upstream_after_disconnect", "ws_keep_upstream",
+    # streams: completeness, timing, odd provider streams
+    "stream_truncate_clean", "done_passthrough", "skip_malformed", "buffer_stream", "stream_total_timeout",
+    "usage_inflated", "tool_args_truncated", "passthrough_truncate_clean", "finish_always_stop",
+    # provider client errors and their fallbacks
+    "error_code_dropped", "no_special_fallbacks", "special_fallback_generic",
+    # aliases and routing
+    "unknown_model_default", "unknown_model_500", "alias_beats_prefix", "alias_upstream_wrong", "model_name_wrong",
+    "routing_first_only",
+    # health, observability, security
+    "health_text", "health_always_ok", "liveness_needs_key", "no_request_id", "request_id_not_echoed",
+    "request_id_not_forwarded", "leak_provider_key_in_headers", "leak_provider_key_in_errors", "leak_master_key",
+    "traceback_in_errors", "origin_bypasses_auth", "no_body_limit", "nested_json_500", "ws_no_auth",
 }
+RID_KEY = web.RequestKey("rid", str)
+RID: contextvars.ContextVar[str] = contextvars.ContextVar("rid", default="")   # the request id, for upstream calls
+SPECIAL_CODES = ("context_length_exceeded", "content_policy_violation")   # 400s with fallbacks of their own
+TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/gateway/app.py", line 42, in chat\nKeyError: model'
+
 
 
 @dataclass
@@ -57,6 +77,13 @@ class Spec:
     cache_ttl_s: float = 1.0
     cached: set[str] = field(default_factory=set)
     breaks: set[str] = field(default_factory=set)
+    upstream_key: str = "sk-upstream-faulty-0123456789abcdef"   # what providers get: must never reach a client
+    # code -> model -> its chain: a 400 with that code goes down this chain (context-window, content-policy)
+    special_fallbacks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # model -> (strategy, [(provider base URL, upstream model, weight or cost)]): a group of deployments
+    groups: dict[str, tuple[str, list[tuple[str, str, float]]]] = field(default_factory=dict)
+    prefixes: dict[str, str] = field(default_factory=dict)   # "mockprefix/" -> a provider base URL
+    max_body_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         unknown = self.breaks - BREAKS
@@ -122,18 +149,59 @@ class Gateway:
         self.cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self.idem: dict[str, bytes] = {}
         self.session: Optional[aiohttp.ClientSession] = None
+        self.prefixed: dict[str, tuple[str, str]] = {}     # "prefix/name" -> (provider base URL, name)
+        self.in_flight: dict[str, int] = defaultdict(int)  # provider base URL -> requests under way (least-busy)
+        self.latency: dict[str, float] = {}                # provider base URL -> its last answer's time (latency-based)
 
     # -- plumbing ----------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application()
+        # aiohttp's own 1 MiB limit would refuse big bodies before the gateway's promise is judged:
+        # the limit is the gateway's (Spec.max_body_bytes, checked in chat()).
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/messages", self.passthrough)
+        app.router.add_post("/v1/responses", self.passthrough)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/realtime", self.realtime)
         app.router.add_get("/health", self.health)
+        app.router.add_get("/health/liveliness", self.liveness)
+        app.router.add_get("/health/deployments", self.health_deployments)
+        app.on_response_prepare.append(self.stamp)
         return app
+
+    def request_id(self, request: web.Request) -> str:
+        """The request's id: the client's x-request-id when it sent one, else a fresh one."""
+        if RID_KEY not in request:
+            given = request.headers.get("x-request-id")
+            request[RID_KEY] = given if given and "request_id_not_echoed" not in self.spec.breaks else uuid.uuid4().hex
+        return request[RID_KEY]
+
+    async def stamp(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every response (plain, streamed, error, websocket upgrade) carries the request id."""
+        if "no_request_id" not in self.spec.breaks:
+            response.headers["x-request-id"] = self.request_id(request)
+        if "leak_provider_key_in_headers" in self.spec.breaks:
+            response.headers["x-upstream-authorization"] = f"Bearer {self.spec.upstream_key}"
+
+    def refused(self, request: web.Request) -> Optional[web.Response]:
+        """The auth refusal for this request, or None when its key is good."""
+        s = self.spec
+        if "origin_bypasses_auth" in s.breaks and request.headers.get("Origin"):
+            return None    # broken: a browser's request is trusted without a key
+        auth = request.headers.get("Authorization", "")
+        key = auth[7:].strip() if auth.startswith("Bearer ") else ""
+        if not key and "auth_missing_passes" not in s.breaks:
+            return self.error(401, "missing key")
+        if key and key not in s.keys and "auth_any_key" not in s.breaks:
+            if not ((key in s.revoked and "revoked_accepted" in s.breaks)
+                    or (key in s.expired and "expired_accepted" in s.breaks)):
+                return self.error(401, "invalid key")
+        return None
 
     async def realtime(self, request: web.Request) -> web.StreamResponse:
         """Forwards a realtime websocket to the model's provider, both ways."""
+        if "ws_no_auth" not in self.spec.breaks and (refused := self.refused(request)) is not None:
+            return refused
         model = request.query.get("model", "")
         if model not in self.spec.deployments:
             return self.error(404, f"unknown model {model}")
@@ -156,34 +224,143 @@ class Gateway:
         return client
 
     async def health(self, request: web.Request) -> web.Response:
+        if "health_text" in self.spec.breaks:
+            return web.Response(text="OK")
         return web.json_response({"status": "ok"})
+
+    async def liveness(self, request: web.Request) -> web.Response:
+        if "liveness_needs_key" in self.spec.breaks and (refused := self.refused(request)) is not None:
+            return refused
+        return web.json_response("I'm alive!")
+
+    async def health_deployments(self, request: web.Request) -> web.Response:
+        """Each deployment tried (its provider's /v1/models, 1 s): healthy or not, by api_base."""
+        if (refused := self.refused(request)) is not None:
+            return refused
+        assert self.session is not None
+        healthy, unhealthy = [], []
+        for model, (base, _) in self.spec.deployments.items():
+            try:
+                async with self.session.get(f"{base}/v1/models", timeout=aiohttp.ClientTimeout(total=1)) as r:
+                    ok = r.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                ok = False
+            item = {"model": model, "api_base": base}
+            (healthy if ok or "health_always_ok" in self.spec.breaks else unhealthy).append(item)
+        return web.json_response({"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
+                                  "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)})
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.spec.deployments]})
 
-    @staticmethod
-    def error(status: int, message: str, headers: Optional[dict[str, str]] = None) -> web.Response:
+    def error(self, status: int, message: str, headers: Optional[dict[str, str]] = None) -> web.Response:
+        """The gateway's own error (not a provider's, relayed)."""
+        if "leak_master_key" in self.spec.breaks:
+            message += f" (accepted keys: {', '.join(sorted(self.spec.keys))})"
+        if "traceback_in_errors" in self.spec.breaks:
+            message += "\n" + TRACEBACK
         return web.json_response({"error": {"message": message, "type": "gateway_error"}}, status=status,
                                  headers=headers)
+
+    def relayed(self, f: "Fault") -> dict[str, Any]:
+        """A provider's error passed on: its own error object (code included), else a generic one."""
+        try:
+            body = json.loads(f.body)
+        except ValueError:
+            body = None
+        if not (isinstance(body, dict) and isinstance(body.get("error"), dict)) or "error_code_dropped" in self.spec.breaks:
+            body = {"error": {"message": f"upstream {f.status}", "type": "upstream_error"}}
+        if "leak_provider_key_in_errors" in self.spec.breaks:
+            body = {"error": {**body["error"], "message": f"{body['error'].get('message')} (sent with {self.spec.upstream_key})"}}
+        return body
+
+    @staticmethod
+    def special_code(f: "Fault") -> Optional[str]:
+        try:
+            code = (json.loads(f.body).get("error") or {}).get("code")
+        except (ValueError, AttributeError):
+            return None
+        return code if code in SPECIAL_CODES else None
+
+    def after_failure(self, model: str, f: "Fault", special: bool) -> str:
+        """What a failure of the model being tried leads to: "special" (the code's own fallback chain),
+        "next" (down the chain) or "stop" (the caller gets the error)."""
+        s = self.spec
+        code = self.special_code(f)
+        if code and not special and model in s.special_fallbacks.get(code, {}):
+            if "no_special_fallbacks" in s.breaks:
+                return "stop"      # broken: the promised context-window / content-policy fallback is not taken
+            if "special_fallback_generic" in s.breaks:
+                return "next"      # broken: the generic chain instead of the code's own
+            return "special"
+        fails_over = f.status in s.failover_on or ("failover_on_client_errors" in s.breaks and 400 <= f.status < 500)
+        return "next" if fails_over else "stop"
+
+    def deployment(self, model: str) -> tuple[str, str]:
+        """(provider base URL, upstream model) for one attempt: a group picks by its strategy."""
+        s = self.spec
+        if model in self.prefixed:
+            return self.prefixed[model]
+        if model in s.groups:
+            strategy, deps = s.groups[model]
+            if "routing_first_only" in s.breaks:
+                d = deps[0]   # broken: whatever the strategy promises, the first deployment
+            elif strategy == "weighted":
+                d = random.choices(deps, weights=[w for _, _, w in deps])[0]
+            elif strategy == "least-busy":
+                d = min(deps, key=lambda x: self.in_flight[x[0]])
+            elif strategy == "latency-based":
+                d = min(deps, key=lambda x: self.latency.get(x[0], 0.0))
+            else:   # cost-based
+                d = min(deps, key=lambda x: x[2])
+            return d[0], d[1]
+        base, upstream = s.deployments[model]
+        return base, (model if "alias_upstream_wrong" in s.breaks else upstream)
+
+    def upstream_headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.spec.upstream_key}"}
+        rid = RID.get()
+        if rid and "request_id_not_forwarded" not in self.spec.breaks:
+            headers["x-request-id"] = rid
+        return headers
+
+    def resolve_prefix(self, model: str) -> Optional[str]:
+        """A `prefix/name` model: the prefix's provider serves `name`, whatever alias shares that name."""
+        for prefix, base in self.spec.prefixes.items():
+            if model.startswith(prefix):
+                rest = model[len(prefix):]
+                if "alias_beats_prefix" in self.spec.breaks and rest in self.spec.deployments:
+                    return rest   # broken: the alias of the same name wins over the explicit provider
+                self.prefixed[model] = (base, rest)
+                return model
+        return None
 
     # -- request path --------------------------------------------------------------------------
     async def chat(self, request: web.Request) -> web.StreamResponse:
         s = self.spec
-        auth = request.headers.get("Authorization", "")
-        key = auth[7:].strip() if auth.startswith("Bearer ") else ""
-        if not key and "auth_missing_passes" not in s.breaks:
-            return self.error(401, "missing key")
-        if key and key not in s.keys and "auth_any_key" not in s.breaks:
-            if not ((key in s.revoked and "revoked_accepted" in s.breaks)
-                    or (key in s.expired and "expired_accepted" in s.breaks)):
-                return self.error(401, "invalid key")
+        RID.set(self.request_id(request))
+        if (refused := self.refused(request)) is not None:
+            return refused
+        key = request.headers.get("Authorization", "")[7:].strip()
+        if (request.content_length or 0) > s.max_body_bytes and "no_body_limit" not in s.breaks:
+            return self.error(413, f"request body larger than {s.max_body_bytes} bytes")
         try:
-            body = await request.json()
+            body = json.loads(await request.read())
             model = body["model"]
+        except RecursionError:
+            if "nested_json_500" in s.breaks:
+                raise
+            return self.error(400, "request body nested too deeply")
         except (ValueError, KeyError, TypeError):
             return self.error(400, "invalid body")
-        if model not in s.deployments:
-            return self.error(404, f"unknown model {model}")
+        if isinstance(model, str) and (prefixed := self.resolve_prefix(model)):
+            model = prefixed
+        elif model not in s.deployments and model not in s.groups:
+            if "unknown_model_500" in s.breaks:
+                return self.error(500, f"internal error looking up {model}")
+            if "unknown_model_default" not in s.breaks:
+                return self.error(404, f"unknown model {model}")
+            model = next(iter(s.deployments))   # broken: an unknown model is served by some default
 
         limited = await self.rate_limit(key, model, body)
         if limited is not None:
@@ -251,7 +428,8 @@ class Gateway:
         return [model] + rest
 
     async def route(self, model: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """Tries the chain: retries on the same model, then failover, as promised (or broken)."""
+        """Tries the chain: retries on the same model, then failover, as promised (or broken). A 400
+        whose code has a fallback chain of its own (context window, content policy) goes down that one."""
         s = self.spec
         last: Fault = Fault(503, b"no deployment available")
         usage_sum = 0
@@ -263,12 +441,13 @@ class Gateway:
                 return 503, {"error": {"message": "no deployment available", "type": "upstream_error"}}, {}
             return 429, {"error": {"message": "every deployment is cooling down", "type": "rate_limit_error"}}, {
                 "Retry-After": str(max(1, round(s.cooldown_s)))}
-        for i, m in enumerate(self.chain(model)):
+        plan, special, i = self.chain(model), False, 0
+        while i < len(plan):
+            m = plan[i]
             if not self.breaker.allows(m):
+                i += 1
                 continue
-            retries = s.retries + (1 if "extra_retry" in s.breaks else 0)
-            retries = retries * 5 if "hammer" in s.breaks else retries
-            retries = 0 if "no_retry" in s.breaks else retries
+            retries = self.retries()
             for attempt in range(retries + 1):
                 if attempt and not self.breaker.allows(m):
                     break   # the failure before this retry opened the breaker
@@ -277,38 +456,60 @@ class Gateway:
                 except Fault as f:
                     last = f
                     self.breaker.failure(m)
-                    retryable = f.status in s.retry_on or ("retry_client_errors" in s.breaks and 400 <= f.status < 500)
-                    if attempt == retries or not retryable:
+                    if attempt == retries or not self.retryable(f):
                         break
-                    wait = 0.0 if "no_backoff" in s.breaks else s.backoff_s
-                    if f.retry_after and "ignore_retry_after" not in s.breaks:
-                        wait = max(wait, f.retry_after)
-                    await asyncio.sleep(wait)
+                    await asyncio.sleep(self.wait_before_retry(f))
                     continue
                 self.breaker.success(m)
-                if i > 0 and "double_backup" in s.breaks:
+                moved = i > 0 or special
+                if moved and "double_backup" in s.breaks:
                     await self.try_call(m, body)
-                return 200, self.finish(answer, model, m, i > 0, usage_sum), self.meta(model if "metadata_wrong" in s.breaks else m)
-            fails_over = last.status in s.failover_on or (
-                "failover_on_client_errors" in s.breaks and 400 <= last.status < 500)
-            if not fails_over:
+                return 200, self.finish(answer, model, m, moved, usage_sum), self.meta(model if "metadata_wrong" in s.breaks else m)
+            then = self.after_failure(model, last, special)
+            if then == "special":
+                plan, special, i = s.special_fallbacks[self.special_code(last) or ""][model], True, 0
+                continue
+            if then == "stop":
                 if "error_not_openai_shaped" in s.breaks:   # an error a client written for the API cannot read
                     return last.status, {"detail": f"upstream {last.status}"}, {}
-                return last.status, {"error": {"message": f"upstream {last.status}", "type": "upstream_error"}}, {}
+                return last.status, self.relayed(last), {}
             usage_sum += 10
+            i += 1
         return last.status if last.status >= 500 else 503, {"error": {"message": "all providers failed", "type": "upstream_error"}}, {}
+
+    def retries(self) -> int:
+        s = self.spec
+        retries = s.retries + (1 if "extra_retry" in s.breaks else 0)
+        retries = retries * 5 if "hammer" in s.breaks else retries
+        return 0 if "no_retry" in s.breaks else retries
+
+    def retryable(self, f: "Fault") -> bool:
+        return f.status in self.spec.retry_on or ("retry_client_errors" in self.spec.breaks and 400 <= f.status < 500)
+
+    def wait_before_retry(self, f: "Fault") -> float:
+        wait = 0.0 if "no_backoff" in self.spec.breaks else self.spec.backoff_s
+        if f.retry_after and "ignore_retry_after" not in self.spec.breaks:
+            wait = max(wait, f.retry_after)
+        return wait
 
     def finish(self, answer: dict[str, Any], requested: str, answering: str, failed_over: bool, extra: int) -> dict[str, Any]:
         s = self.spec
         answer = dict(answer)
         answer["model"] = requested if "model_names_primary" in s.breaks else answering
+        if "model_name_wrong" in s.breaks:
+            answer["model"] = "some-other-model"
         if "usage" not in answer and "no_usage_estimate" not in s.breaks:
             text = answer["choices"][0]["message"].get("content") or ""
             answer["usage"] = {"prompt_tokens": 5, "completion_tokens": len(text.split()),
                                "total_tokens": 5 + len(text.split())}
-        if failed_over and "failover_usage_doubled" in s.breaks and "usage" in answer:
+        if (failed_over and "failover_usage_doubled" in s.breaks or "usage_inflated" in s.breaks) and "usage" in answer:
             u = answer["usage"]
-            answer["usage"] = {k: v * 2 for k, v in u.items()}
+            answer["usage"] = {k: v * 2 if isinstance(v, int) else v for k, v in u.items()}
+        if "finish_always_stop" in s.breaks and answer.get("choices"):
+            answer["choices"][0]["finish_reason"] = "stop"
+        if "tool_args_truncated" in s.breaks:
+            for call in (answer.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []:
+                call["function"]["arguments"] = call["function"]["arguments"][:-3]
         if failed_over and "failover_leaks_error" in s.breaks:
             answer["error"] = {"message": "primary failed"}
         if failed_over and "failover_garbage" in s.breaks:
@@ -316,7 +517,9 @@ class Gateway:
         return answer
 
     def meta(self, model: str) -> dict[str, str]:
-        return {"x-gw-api-base": self.spec.deployments[model][0]}
+        s = self.spec
+        base = (self.prefixed.get(model) or s.deployments.get(model) or s.groups[model][1][0][:2])[0]
+        return {"x-gw-api-base": base}
 
     async def try_call(self, model: str, body: dict[str, Any]) -> None:
         try:
@@ -326,12 +529,15 @@ class Gateway:
 
     async def call(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
         s = self.spec
-        base, upstream = s.deployments[model]
+        base, upstream = self.deployment(model)
         timeout = s.timeout_s * (0.2 if "timeout_too_short" in s.breaks else 1)
         total = None if "no_timeout" in s.breaks else timeout
         assert self.session is not None
+        t0 = time.monotonic()
+        self.in_flight[base] += 1
         try:
             async with self.session.post(f"{base}/v1/chat/completions", json={**body, "model": upstream, "stream": False},
+                                         headers=self.upstream_headers(),
                                          timeout=aiohttp.ClientTimeout(total=total)) as r:
                 raw = await r.read()
                 if r.status != 200:
@@ -342,81 +548,242 @@ class Gateway:
             raise Fault(504, b"upstream timeout") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ValueError):
             raise Fault(502, b"upstream connection failed") from None
+        finally:
+            self.in_flight[base] -= 1
+            self.latency[base] = time.monotonic() - t0
+
+    async def open_stream(self, model: str, body: dict[str, Any]) -> "aiohttp.ClientResponse | Fault":
+        """One streamed attempt at `model`: the provider's 200 response, or the Fault it ended in."""
+        s = self.spec
+        base, upstream = self.deployment(model)
+        assert self.session is not None
+        sock_read = None if "no_timeout" in s.breaks else s.stream_timeout_s * (0.2 if "timeout_too_short" in s.breaks else 1)
+        try:
+            up = await self.session.post(f"{base}/v1/chat/completions", json={**body, "model": upstream},
+                                         headers=self.upstream_headers(),
+                                         timeout=aiohttp.ClientTimeout(total=None, sock_read=sock_read))
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return Fault(502, b"upstream connection failed")
+        if up.status != 200:
+            try:
+                raw = await up.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                raw = b""
+            up.release()
+            return Fault(up.status, raw)
+        return up
 
     async def route_stream(self, request: web.Request, model: str, body: dict[str, Any]) -> web.StreamResponse:
-        """Streams from the first deployment that answers 200; failover happens before the first byte."""
+        """Streams from the first deployment that answers 200, with retries and failover (and the
+        code-specific chains) before the first byte, as route() does for plain requests."""
         s = self.spec
-        assert self.session is not None
-        for i, m in enumerate(self.chain(model)):
-            base, upstream = s.deployments[m]
-            try:
-                upstream_resp = await self.session.post(
-                    f"{base}/v1/chat/completions", json={**body, "model": upstream},
-                    timeout=aiohttp.ClientTimeout(total=None, sock_read=None if "no_timeout" in s.breaks else
-                                                  s.stream_timeout_s * (0.2 if "timeout_too_short" in s.breaks else 1)))
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                continue
-            if upstream_resp.status != 200:
-                status = upstream_resp.status
-                upstream_resp.release()
-                if status in s.failover_on:
-                    continue
-                return self.error(status, f"upstream {status}")
-            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **self.meta(m)})
-            await resp.prepare(request)
-            wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            seen_usage = False
-            buf = b""
-            try:
-                async for chunk in upstream_resp.content.iter_any():
-                    if i > 0 and "failover_garbage" in s.breaks:
-                        await resp.write(chunk[: len(chunk) // 2])
+        last: Fault = Fault(503, b"no deployment available")
+        if "hedge" in s.breaks and len(self.chain(model)) > 1:
+            extra = await self.open_stream(self.chain(model)[1], body)   # broken: the fallback asked anyway
+            if not isinstance(extra, Fault):
+                extra.release()
+        plan, special, i = self.chain(model), False, 0
+        while i < len(plan):
+            m = plan[i]
+            retries = self.retries()
+            for attempt in range(retries + 1):
+                opened = await self.open_stream(m, body)
+                if isinstance(opened, Fault):
+                    last = opened
+                    if attempt == retries or not self.retryable(opened):
                         break
-                    if "sse_per_read" in s.breaks:
-                        # Broken: assumes every read holds whole events and drops the pieces.
-                        chunk = b"".join(f + b"\n\n" for f in chunk.split(b"\n\n")[:-1] if f.startswith(b"data: "))
-                    buf += chunk
-                    *frames, buf = buf.split(b"\n\n")
-                    out = b""
-                    for frame in frames:
-                        data = frame[6:] if frame.startswith(b"data: ") else b""
-                        if data != b"[DONE]" and "pass_malformed" not in s.breaks:
-                            try:
-                                json.loads(data)
-                            except ValueError:   # a malformed event: say so and end the stream unfinished
-                                await resp.write(out + b'data: {"error": {"message": "malformed upstream event"}}\n\n')
-                                raise aiohttp.ClientPayloadError("malformed upstream event") from None
-                        seen_usage = seen_usage or b'"usage":{' in frame.replace(b" ", b"")
-                        if data == b"[DONE]" and wants_usage and not seen_usage and "no_usage_estimate" not in s.breaks:
-                            estimate = {"id": "chatcmpl-estimate", "object": "chat.completion.chunk", "created": 0,
-                                        "model": model, "choices": [],
-                                        "usage": {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17}}
-                            out += f"data: {json.dumps(estimate)}\n\n".encode()
-                        out += frame + b"\n\n"
-                    if out:
-                        try:
-                            await resp.write(out)
-                        except (ConnectionError, RuntimeError):
-                            if "keep_upstream_after_disconnect" in s.breaks:
-                                async for _ in upstream_resp.content.iter_any():
-                                    pass   # broken: drains the provider's whole answer for nobody
-                            raise
-                else:
-                    await resp.write_eof()
-                    return resp
-            except (asyncio.TimeoutError, aiohttp.ClientError):
-                if "stream_fake_complete" in s.breaks:
-                    done = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": model,
-                            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-                    await resp.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
-                    await resp.write_eof()
-                    return resp
-            finally:
-                upstream_resp.release()
-            if request.transport is not None:
-                request.transport.close()   # cut: the client must see an unfinished stream
-            return resp
+                    await asyncio.sleep(self.wait_before_retry(opened))
+                    continue
+                moved = i > 0 or special
+                if moved and "double_backup" in s.breaks:
+                    extra = await self.open_stream(m, body)
+                    if not isinstance(extra, Fault):
+                        extra.release()
+                return await self.relay_stream(request, model, m, moved, body, opened)
+            then = self.after_failure(model, last, special)
+            if then == "special":
+                plan, special, i = s.special_fallbacks[self.special_code(last) or ""][model], True, 0
+                continue
+            if then == "stop":
+                if "error_not_openai_shaped" in s.breaks:
+                    return web.json_response({"detail": f"upstream {last.status}"}, status=last.status)
+                return web.json_response(self.relayed(last), status=last.status)
+            i += 1
         return self.error(503, "all providers failed")
+
+    async def relay_stream(self, request: web.Request, model: str, m: str, moved: bool, body: dict[str, Any],
+                           upstream_resp: aiohttp.ClientResponse) -> web.StreamResponse:
+        """Passes the provider's events on, checked one by one: a malformed event ends the stream
+        unfinished (or is dropped: skip_malformed), a clean end without finish_reason is a truncation
+        (cut), a finished stream without [DONE] gets one."""
+        s = self.spec
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           **self.meta(model if "metadata_wrong" in s.breaks else m)})
+        await resp.prepare(request)
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        seen_usage = seen_done = seen_finish = False
+        content_frames = 0
+        held: list[bytes] = []          # buffer_stream: everything held back until the end
+        t_start = time.monotonic()
+
+        async def emit(data: bytes) -> None:
+            if "buffer_stream" in s.breaks:
+                held.append(data)
+                return
+            try:
+                await resp.write(data)
+            except (ConnectionError, RuntimeError):
+                if "keep_upstream_after_disconnect" in s.breaks:
+                    async for _ in upstream_resp.content.iter_any():
+                        pass   # broken: drains the provider's whole answer for nobody
+                raise
+
+        async def fake_end() -> web.StreamResponse:
+            done = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            await resp.write(b"".join(held) + f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+            await resp.write_eof()
+            return resp
+
+        buf = b""
+        try:
+            async for chunk in upstream_resp.content.iter_any():
+                if "stream_total_timeout" in s.breaks and time.monotonic() - t_start > s.stream_timeout_s:
+                    raise asyncio.TimeoutError   # broken: the stream timeout bounds the whole stream
+                if moved and "failover_garbage" in s.breaks:
+                    await resp.write(chunk[: len(chunk) // 2])
+                    raise aiohttp.ClientPayloadError("garbage on purpose")
+                if "sse_per_read" in s.breaks:
+                    # Broken: assumes every read holds whole events and drops the pieces.
+                    chunk = b"".join(f + b"\n\n" for f in chunk.split(b"\n\n")[:-1] if f.startswith(b"data: "))
+                buf += chunk
+                *frames, buf = buf.split(b"\n\n")
+                out = b""
+                for frame in frames:
+                    data = frame[6:] if frame.startswith(b"data: ") else b""
+                    if data == b"[DONE]":
+                        seen_done = True
+                        if wants_usage and not seen_usage and "no_usage_estimate" not in s.breaks:
+                            out += self.usage_estimate(model)
+                        out += frame + b"\n\n"
+                        continue
+                    try:
+                        obj = json.loads(data)
+                    except ValueError:
+                        if "pass_malformed" in s.breaks:
+                            out += frame + b"\n\n"
+                            continue
+                        if "skip_malformed" in s.breaks:
+                            continue   # a rescue: the bad event is dropped, the rest still flows
+                        # a malformed event: say so and end the stream unfinished
+                        await resp.write(b"".join(held) + out + b'data: {"error": {"message": "malformed upstream event"}}\n\n')
+                        raise aiohttp.ClientPayloadError("malformed upstream event") from None
+                    seen_usage = seen_usage or isinstance(obj.get("usage"), dict)
+                    choices = obj.get("choices") or []
+                    seen_finish = seen_finish or any(c.get("finish_reason") for c in choices)
+                    if any((c.get("delta") or {}).get("content") or (c.get("delta") or {}).get("tool_calls") for c in choices):
+                        content_frames += 1
+                        if "stream_truncate_clean" in s.breaks and content_frames > 3:
+                            await emit(out)
+                            return await fake_end()   # broken: cut short, then ended as if complete
+                    frame = self.rewrite(frame, obj, model, moved)
+                    out += frame + b"\n\n"
+                if out:
+                    await emit(out)
+            if not seen_done:
+                if not seen_finish:   # a clean end of the body mid-answer: a truncation, not an end
+                    if "stream_fake_complete" in s.breaks:
+                        return await fake_end()
+                    raise aiohttp.ClientPayloadError("the provider's stream ended before its answer did")
+                if "done_passthrough" not in s.breaks:
+                    await emit((self.usage_estimate(model) if wants_usage and not seen_usage else b"") + b"data: [DONE]\n\n")
+            if held:
+                await resp.write(b"".join(held))
+            await resp.write_eof()
+            return resp
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            if "stream_fake_complete" in s.breaks:
+                return await fake_end()
+        finally:
+            upstream_resp.release()
+        if request.transport is not None:
+            request.transport.close()   # cut: the client must see an unfinished stream
+        return resp
+
+    def usage_estimate(self, model: str) -> bytes:
+        estimate = {"id": "chatcmpl-estimate", "object": "chat.completion.chunk", "created": 0,
+                    "model": model, "choices": [],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17}}
+        return f"data: {json.dumps(estimate)}\n\n".encode()
+
+    def rewrite(self, frame: bytes, obj: dict[str, Any], model: str, moved: bool) -> bytes:
+        """What the broken switches do to one event on its way (the reference passes it as it came)."""
+        s = self.spec
+        changed = False
+        if moved and "model_names_primary" in s.breaks:
+            obj["model"], changed = model, True
+        if "model_name_wrong" in s.breaks:
+            obj["model"], changed = "some-other-model", True
+        if isinstance(obj.get("usage"), dict) and ("usage_inflated" in s.breaks or moved and "failover_usage_doubled" in s.breaks):
+            obj["usage"] = {k: v * 2 if isinstance(v, int) else v for k, v in obj["usage"].items()}
+            changed = True
+        if "finish_always_stop" in s.breaks:
+            for c in obj.get("choices") or []:
+                if c.get("finish_reason") not in (None, "stop"):
+                    c["finish_reason"], changed = "stop", True   # broken: a cut answer called finished
+        if "tool_args_truncated" in s.breaks:
+            for c in obj.get("choices") or []:
+                for tc in (c.get("delta") or {}).get("tool_calls") or []:
+                    args = (tc.get("function") or {}).get("arguments") or ""
+                    if args.endswith("}"):
+                        tc["function"]["arguments"], changed = args[:-1], True   # the closing brace lost
+        return b"data: " + json.dumps(obj).encode() if changed else frame
+
+    async def passthrough(self, request: web.Request) -> web.StreamResponse:
+        """/v1/messages and /v1/responses: the body goes to the model's provider on the same path,
+        with the model mapped; the answer comes back as it was (plain or streamed)."""
+        s = self.spec
+        RID.set(self.request_id(request))
+        if (refused := self.refused(request)) is not None:
+            return refused
+        try:
+            body = json.loads(await request.read())
+            model = body["model"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return self.error(400, "invalid body")
+        if model not in s.deployments:
+            return self.error(404, f"unknown model {model}")
+        base, upstream = self.deployment(model)
+        headers = {**self.upstream_headers(), "x-api-key": s.upstream_key,
+                   "anthropic-version": request.headers.get("anthropic-version", "2023-06-01")}
+        assert self.session is not None
+        async with self.session.post(base + request.path, json={**body, "model": upstream}, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=None, sock_read=s.stream_timeout_s * 5)) as up:
+            ctype = up.headers.get("Content-Type", "application/json")
+            if not body.get("stream") or up.status != 200:
+                raw = await up.read()
+                if "usage_inflated" in s.breaks and up.status == 200:
+                    answer = json.loads(raw)
+                    answer["usage"] = {k: v * 2 if isinstance(v, int) else v for k, v in (answer.get("usage") or {}).items()}
+                    raw = json.dumps(answer).encode()
+                return web.Response(body=raw, status=up.status, headers={"Content-Type": ctype})
+            resp = web.StreamResponse(status=200, headers={"Content-Type": ctype})
+            await resp.prepare(request)
+            buf, events = b"", 0
+            async for chunk in up.content.iter_any():
+                if "passthrough_truncate_clean" not in s.breaks:
+                    await resp.write(chunk)
+                    continue
+                buf += chunk
+                *frames, buf = buf.split(b"\n\n")
+                for frame in frames:
+                    if events >= 5:   # broken: cut after five events, and the body ended as if whole
+                        await resp.write_eof()
+                        return resp
+                    await resp.write(frame + b"\n\n")
+                    events += 1
+            await resp.write_eof()
+            return resp
 
     async def stream_from(self, request: web.Request, answer: dict[str, Any], mismatch: bool) -> web.StreamResponse:
         text = answer["choices"][0]["message"].get("content") or ""

@@ -268,6 +268,9 @@ PROMISES_READ = {
     "ratelimit": ("rate_limit",), "cache": ("cache",), "auth": ("auth",), "models": ("fallbacks",),
     "health": ("health_status_field", "health_requires_auth"), "usage": ("usage_estimated_when_missing",),
     "idempotency": ("idempotency_header",), "chaos": ("request_timeout_s", "stream_timeout_s", "total_deadline_s"),
+    "provider_errors": ("context_window_fallbacks", "content_policy_fallbacks", "fallbacks"),
+    "streams": ("stream_timeout_s", "ttft_overhead_ms", "fallbacks"), "routing": ("routing",),
+    "aliases": ("aliases",), "request_id": ("request_id",), "security": ("max_body_bytes", "auth"),
 }
 
 

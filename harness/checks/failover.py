@@ -42,13 +42,35 @@ def not_2xx(ex: Exchange) -> Optional[str]:
     return None
 
 
+def stream_problems(ex: Exchange, entries: list[dict[str, Any]]) -> list[str]:
+    """Why a streamed answer is not one whole, clean stream of the answering provider's text."""
+    if why := not_2xx(ex):
+        return [why]
+    s = os_.parse(ex.events)
+    out = os_.well_formed(s) + os_.ends_with_done(s) + os_.single_finish_reason_last(s)
+    answered = [e for e in entries if e["status"] == 200]
+    if answered and os_.text(s) != answered[-1]["answer_text"]:
+        out.append(f"streamed text {os_.text(s)!r} is not the answering provider's {answered[-1]['answer_text']!r}")
+    return out
+
+
+def answer_problems(ex: Exchange, entries: list[dict[str, Any]], stream: bool) -> list[str]:
+    """Why the caller did not get one clean answer (plain: the full OpenAI shape; streamed: above)."""
+    if stream:
+        return stream_problems(ex, entries)
+    if why := not_2xx(ex):
+        return [why]
+    return oc.full_shape(ex.json())
+
+
 def _clean_error(ex: Exchange) -> list[str]:
     return eo.openai_error_object(ex.json()) if ex.status and ex.status >= 400 else [f"HTTP {ex.status}"]
 
 
 @check("failover.on_fault")
-def on_fault(ctx: CheckContext, fault: Fault) -> Verdict:
-    """The primary fails with `fault`; the gateway moves to the next model exactly when it promises to."""
+def on_fault(ctx: CheckContext, fault: Fault, stream: bool = False) -> Verdict:
+    """The primary fails with `fault`; the gateway moves to the next model exactly when it promises to.
+    `stream`: the same for a streamed request (the fault comes before its first byte)."""
     if fault == "connect_error":
         model = ctx.role("failover_refused")
         if not ctx.provider_of(model).refuses:
@@ -58,7 +80,7 @@ def on_fault(ctx: CheckContext, fault: Fault) -> Verdict:
     chain = ctx.chain(model)
     tag = ctx.tag()
     fail_primary(ctx, model, tag, fault)
-    ex = ctx.chat(model, tag)
+    ex = ctx.chat(model, tag, stream=stream)
     entries = ctx.attempts(tag, [model] + chain)
     backup = ctx.provider_of(chain[0]).name
     moved = any(e["provider"] == backup for e in entries)
@@ -66,13 +88,11 @@ def on_fault(ctx: CheckContext, fault: Fault) -> Verdict:
     promised = ctx.policy.fails_over(fault)
     if promised:
         if moved:
-            try:
-                require_2xx(ex)
-                judge(oc.full_shape(ex.json()), evidence, "")
-            except Deviation as exc:
-                raise Deviation(f"failed over on {fault} but the caller did not get one clean answer: {exc.reason}",
-                                evidence) from None
-            return Verdict("PASS", f"on {fault} the gateway failed over to {chain[0]!r} and answered 200", evidence)
+            if problems := answer_problems(ex, entries, stream):
+                raise Deviation(f"failed over on {fault} but the caller did not get one clean answer: "
+                                + "; ".join(problems[:3]), evidence)
+            return Verdict("PASS", f"on {fault} the gateway failed over to {chain[0]!r} and answered 200"
+                           + (" with the whole stream" if stream else ""), evidence)
         if not ex.error and ex.status and ex.status >= 400 and not _clean_error(ex):
             raise Deviation(f"promised failover on {fault} did not happen, but the caller got a clean "
                             f"HTTP {ex.status} error", evidence, status=SAFE)
@@ -118,7 +138,7 @@ def transparent(ctx: CheckContext) -> Verdict:
 
 
 @check("failover.chain_order")
-def chain_order(ctx: CheckContext) -> Verdict:
+def chain_order(ctx: CheckContext, stream: bool = False) -> Verdict:
     """Primary and first fallback fail: the second fallback answers, and the attempts follow the chain."""
     model = ctx.role("failover")
     chain = ctx.chain(model, min_len=2)
@@ -127,7 +147,7 @@ def chain_order(ctx: CheckContext) -> Verdict:
     tag = ctx.tag()
     fail_primary(ctx, model, tag, 503)
     fail_primary(ctx, chain[0], tag, 503)
-    ex = ctx.chat(model, tag)
+    ex = ctx.chat(model, tag, stream=stream)
     entries = ctx.attempts(tag, [model] + chain)
     order = ["primary" if e["provider"] == ctx.provider_of(model).name else
              chain[[ctx.provider_of(c).name for c in chain].index(e["provider"])] for e in entries]
@@ -135,8 +155,8 @@ def chain_order(ctx: CheckContext) -> Verdict:
     dedup = [o for i, o in enumerate(order) if i == 0 or order[i - 1] != o]
     want = ["primary", chain[0], chain[1]]
     violations = [] if dedup == want else [f"attempts went {dedup}, the chain is {want}"]
-    if not violations and (why := not_2xx(ex)):
-        violations.append(why)
+    if not violations:
+        violations += answer_problems(ex, entries, stream) if stream else ([why] if (why := not_2xx(ex)) else [])
     return judge(violations, evidence, f"attempts followed the chain {want}")
 
 
@@ -156,8 +176,8 @@ def stream(ctx: CheckContext) -> Verdict:
 
 
 @check("failover.backup_called_once")
-def backup_called_once(ctx: CheckContext) -> Verdict:
-    model, chain, tag, ex, entries = _failed_over(ctx)
+def backup_called_once(ctx: CheckContext, stream: bool = False) -> Verdict:
+    model, chain, tag, ex, entries = _failed_over(ctx, stream=stream)
     backup = ctx.provider_of(chain[0]).name
     n = sum(1 for e in entries if e["provider"] == backup)
     return judge([] if n == 1 else [f"the fallback got {n} requests for one client request"],
@@ -165,11 +185,11 @@ def backup_called_once(ctx: CheckContext) -> Verdict:
 
 
 @check("failover.not_when_healthy")
-def not_when_healthy(ctx: CheckContext) -> Verdict:
+def not_when_healthy(ctx: CheckContext, stream: bool = False) -> Verdict:
     model = ctx.role("failover")
     chain = ctx.chain(model)
     tag = ctx.tag()
-    ex = ctx.chat(model, tag)
+    ex = ctx.chat(model, tag, stream=stream)
     entries = ctx.attempts(tag, [model] + chain)
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
     providers = [e["provider"] for e in entries]
@@ -180,25 +200,37 @@ def not_when_healthy(ctx: CheckContext) -> Verdict:
 
 
 @check("failover.reports_model")
-def reports_model(ctx: CheckContext) -> Verdict:
+def reports_model(ctx: CheckContext, stream: bool = False) -> Verdict:
+    """`model` names the promised model after a failover: in the body, or in every streamed chunk."""
     promise = ctx.cfg.promises.failover.reports_model
     if promise == "any":
         raise Unsupported("the gateway promises nothing about `model` after a failover (promises.failover.reports_model)")
-    model, chain, tag, ex, entries = _failed_over(ctx)
+    model, chain, tag, ex, entries = _failed_over(ctx, stream=stream)
     require_2xx(ex)
-    got = (ex.json() or {}).get("model")
     target = chain[0] if promise == "answering" else model
     accepted = {target, ctx.cfg.model(target).upstream}
+    evidence = {"exchange": ex.evidence(), "attempts": trail(entries)}
+    if stream:
+        names = [c.get("model") for c in os_.parse(ex.events).chunks]
+        wrong = sorted({str(n) for n in names if n not in accepted})
+        return judge([f"streamed chunks name model(s) {wrong}; the promise ({promise}) wants one of {sorted(accepted)}"]
+                     if wrong or not names else [], evidence, f"every chunk names the {promise} model")
+    got = (ex.json() or {}).get("model")
     return judge([] if got in accepted else [f"model is {got!r}; the promise ({promise}) wants one of {sorted(accepted)}"],
-                 {"exchange": ex.evidence(), "attempts": trail(entries)}, f"model {got!r} names the {promise} model")
+                 evidence, f"model {got!r} names the {promise} model")
 
 
 @check("failover.usage_present")
-def usage_present(ctx: CheckContext) -> Verdict:
-    model, chain, tag, ex, entries = _failed_over(ctx)
+def usage_present(ctx: CheckContext, stream: bool = False) -> Verdict:
+    """Usage after a failover is the answering provider's (streamed: with include_usage, the usage chunk)."""
+    extra = {"stream_options": {"include_usage": True}} if stream else {}
+    model, chain, tag, ex, entries = _failed_over(ctx, stream=stream, **extra)
     require_2xx(ex)
     answered = [e for e in entries if e["status"] == 200]
-    got = (ex.json() or {}).get("usage")
+    if stream:
+        got = next((c["usage"] for c in os_.parse(ex.events).chunks if c.get("usage") is not None), None)
+    else:
+        got = (ex.json() or {}).get("usage")
     want = provider_usage(answered[-1]) if answered else None
     if isinstance(got, dict):
         got = {k: got.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
@@ -207,11 +239,11 @@ def usage_present(ctx: CheckContext) -> Verdict:
 
 
 @check("failover.metadata_header")
-def metadata_header(ctx: CheckContext) -> Verdict:
+def metadata_header(ctx: CheckContext, stream: bool = False) -> Verdict:
     header = ctx.cfg.promises.failover.metadata_header
     if not header:
         raise Unsupported("the gateway promises no header naming the answering provider (promises.failover.metadata_header)")
-    model, chain, tag, ex, entries = _failed_over(ctx)
+    model, chain, tag, ex, entries = _failed_over(ctx, stream=stream)
     require_2xx(ex)
     value = ex.headers.get(header.lower())
     backup_url = ctx.provider_of(chain[0]).url.split("//")[-1]

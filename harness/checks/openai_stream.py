@@ -42,11 +42,22 @@ def content_type(ctx: CheckContext) -> Verdict:
     return judge(os_.content_type(ex.content_type), _evidence(ex), "text/event-stream")
 
 
+# The oracles that read the markers of a complete stream: a stream that carries them must also
+# carry all the provider wrote (a stream cut short and then ended cleanly keeps both markers).
+COMPLETENESS = {"single_finish_reason_last", "ends_with_done"}
+
+
 @check("openai_stream.shape")
 def shape(ctx: CheckContext, oracle: str, include_usage: bool = False) -> Verdict:
-    ex, s = _stream(ctx, include_usage)
+    model, tag = ctx.model("openai"), ctx.tag()
+    ex = ctx.chat(model, tag, stream=True, **({"stream_options": {"include_usage": True}} if include_usage else {}))
     require_2xx(ex)
-    return judge(os_.well_formed(s) + ORACLES[oracle](s), _evidence(ex), f"{oracle} conforms")
+    s = os_.parse(ex.events)
+    violations = os_.well_formed(s) + ORACLES[oracle](s)
+    if oracle in COMPLETENESS and not violations:
+        from harness.checks.completeness import complete_stream_carries_all
+        violations = complete_stream_carries_all(ctx, ex, s, model, tag)
+    return judge(violations, _evidence(ex), f"{oracle} conforms")
 
 
 @check("openai_stream.options_without_stream_refused")

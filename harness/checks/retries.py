@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import time
+from typing import Literal, Union
 
 from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge
-from harness.checks.failover import fail_primary, not_2xx, trail
+from harness.checks.failover import answer_problems, fail_primary, not_2xx, trail
 
 
 def _retry_model(ctx: CheckContext) -> tuple[str, list[str]]:
@@ -13,14 +14,15 @@ def _retry_model(ctx: CheckContext) -> tuple[str, list[str]]:
 
 
 @check("retries.count")
-def count(ctx: CheckContext, status: int) -> Verdict:
-    """A provider failing with `status` gets 1 + the promised retries if `status` is retried, else 1."""
+def count(ctx: CheckContext, status: int, stream: bool = False) -> Verdict:
+    """A provider failing with `status` gets 1 + the promised retries if `status` is retried, else 1
+    (`stream`: for a streamed request failing before its first byte)."""
     model, chain = _retry_model(ctx)
     r = ctx.cfg.promises.retries
     want = 1 + (r.count if status in r.on_status else 0)
     tag = ctx.tag()
     fail_primary(ctx, model, tag, status)
-    ex = ctx.chat(model, tag)
+    ex = ctx.chat(model, tag, stream=stream)
     primary = ctx.provider_of(model).name
     entries = ctx.attempts(tag, [model] + chain)
     got = sum(1 for e in entries if e["provider"] == primary)
@@ -29,22 +31,28 @@ def count(ctx: CheckContext, status: int) -> Verdict:
 
 
 @check("retries.recovers")
-def recovers(ctx: CheckContext) -> Verdict:
-    """A provider failing once then healthy: with retries promised the caller gets the retried answer."""
+def recovers(ctx: CheckContext, fault: Union[Literal[500, 502, 503], Literal["disconnect"]] = 503,
+             stream: bool = False) -> Verdict:
+    """A provider failing once (a status, or a connection reset by the provider itself, so the attempt
+    is in the journal) then healthy: the caller gets the retried answer, whole. A reset may instead
+    be failed over when the policy says so; then the fallback's answer is the rescue."""
     model, chain = _retry_model(ctx)
     r = ctx.cfg.promises.retries
-    if r.count < 1 or 503 not in r.on_status:
-        raise Unsupported("the gateway promises no retry of a 503")
+    retried = r.count >= 1 and (fault == "disconnect" or fault in r.on_status)
+    fails_over = fault == "disconnect" and bool(chain) and ctx.policy.fails_over(fault)
+    if not (retried or fails_over):
+        raise Unsupported(f"the gateway promises neither a retry nor a failover on {fault}")
     tag = ctx.tag()
-    fail_primary(ctx, model, tag, 503, times=1)
-    ex = ctx.chat(model, tag)
+    fail_primary(ctx, model, tag, fault, times=1)
+    ex = ctx.chat(model, tag, stream=stream)
     entries = ctx.attempts(tag, [model] + chain)
     primary = ctx.provider_of(model).name
     providers = [e["provider"] for e in entries]
-    violations = [] if providers == [primary, primary] else [f"attempts went to {providers}, expected a retry on {primary}"]
-    if why := not_2xx(ex):
-        violations.append(why)
-    return judge(violations, {"exchange": ex.evidence(), "attempts": trail(entries)}, "the retry answered")
+    allowed = ([[primary, primary]] if retried else []) + ([[primary, ctx.provider_of(chain[0]).name]] if fails_over else [])
+    violations = [] if providers in allowed else [f"attempts went to {providers}, expected one of {allowed}"]
+    violations += answer_problems(ex, entries, stream)
+    return judge(violations, {"exchange": ex.evidence(), "attempts": trail(entries)},
+                 f"after one {fault} the caller got the {'retried' if providers[-1:] == [primary] else 'failed-over'} answer whole")
 
 
 @check("retries.backoff")
@@ -88,21 +96,25 @@ def honors_retry_after(ctx: CheckContext) -> Verdict:
 
 
 @check("retries.no_hammering")
-def no_hammering(ctx: CheckContext) -> Verdict:
-    """A provider failing persistently gets no more attempts than retries and the chain allow."""
+def no_hammering(ctx: CheckContext, stream: bool = False) -> Verdict:
+    """A provider failing persistently gets no more attempts than retries and the chain allow; a
+    streamed request then gets a clean error, never a 200 stream that carries nothing."""
     model, chain = _retry_model(ctx)
     r = ctx.cfg.promises.retries
     tag = ctx.tag()
     for m in [model] + chain:
         fail_primary(ctx, m, tag, 503)
     t0 = time.monotonic()
-    ex = ctx.chat(model, tag)
+    ex = ctx.chat(model, tag, stream=stream)
     entries = ctx.attempts(tag, [model] + chain)
     bound = (1 + r.count) * (1 + len(chain))
-    return judge([] if len(entries) <= bound else [f"{len(entries)} upstream attempts in {time.monotonic() - t0:.1f}s "
-                                                  f"for one request; the promise allows at most {bound}"],
-                 {"exchange": ex.evidence(), "attempts": trail(entries)},
-                 f"{len(entries)} attempt(s) <= {bound} for one request")
+    violations = [] if len(entries) <= bound else [f"{len(entries)} upstream attempts in {time.monotonic() - t0:.1f}s "
+                                                   f"for one request; the promise allows at most {bound}"]
+    if stream and not ex.error and ex.status is not None and ex.status < 400:
+        violations.append(f"every provider failed, yet the caller got HTTP {ex.status} (a stream with "
+                          f"{len(ex.events)} event(s)) instead of an error")
+    return judge(violations, {"exchange": ex.evidence(), "attempts": trail(entries)},
+                 f"{len(entries)} attempt(s) <= {bound} for one request" + (", then a clean error" if stream else ""))
 
 
 @check("retries.silent_provider_deadline")

@@ -206,6 +206,11 @@ class Exchange:
                 if rule and rule.cut_after_chunks is not None and i >= rule.cut_after_chunks:
                     self._cut()
                     return resp
+                if rule and rule.end_after_chunks is not None and i >= rule.end_after_chunks:
+                    self.entry.ended_early = True   # a clean end of the HTTP body, the answer unfinished
+                    break
+                if rule and rule.omit_done and data.strip() == b"data: [DONE]":
+                    continue
                 if rule and rule.stall_after_chunks is not None and i == rule.stall_after_chunks:
                     self.entry.stalled = True
                     await asyncio.sleep(rule.stall_ms / 1000)
@@ -221,6 +226,11 @@ class Exchange:
                 if rule and rule.malformed_at_chunk == i:
                     data = MALFORMED_EVENT
                     self.entry.malformed = True
+                if rule and rule.malformed_insert_at_chunk == i:
+                    await resp.write(MALFORMED_EVENT)   # beside the real chunk, which still follows: no text lost
+                    self.entry.malformed = True
+                if is_content and self.entry.t_first_token is None:
+                    self.entry.t_first_token = time.time()
                 if is_content and len(self.entry.mono_tokens_ns) < MAX_TOKEN_TIMES:
                     # Stamped before the write: write() may wait for the transport to drain, and the
                     # client can read the token before it returns (out would come out negative).
@@ -228,7 +238,7 @@ class Exchange:
                 await resp.write(data)
                 self.entry.chunks_sent += 1
             await resp.write_eof()
-            self.entry.completed = True
+            self.entry.completed = not self.entry.ended_early
         except _DISCONNECTS:
             self.entry.disconnected = True
         except asyncio.CancelledError:

@@ -25,12 +25,14 @@ class Entry:
     status: int | None = None
     t_headers: float | None = None
     t_done: float | None = None
+    t_first_token: float | None = None   # when the first content chunk was written (a stream's first token)
     chunks_sent: int = 0
     completed: bool = False       # the full answer was written
     disconnected: bool = False    # the gateway went away before the answer was complete
     cut: bool = False             # the script cut the connection on purpose
     stalled: bool = False         # the script stalled the stream
     malformed: bool = False       # the script sent a malformed event
+    ended_early: bool = False     # the script ended the stream cleanly before the answer was complete
     rule: int | None = None       # id of the script rule that applied
     answer_text: str | None = None    # what the provider answered (content or tool-call arguments)
     answer_usage: Any = None          # the usage it reported, in its own fields; None when omitted

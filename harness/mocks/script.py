@@ -35,6 +35,9 @@ class Rule:
     stall_ms: float = 600_000
     close_after_stall: bool = False    # ...then close instead of carrying on
     malformed_at_chunk: int | None = None  # chunk K goes out as an event whose data is not JSON
+    malformed_insert_at_chunk: int | None = None  # a malformed event goes out before chunk K, which still follows
+    omit_done: bool = False            # a stream without its final `data: [DONE]` (some OpenAI-compatible servers)
+    end_after_chunks: int | None = None    # after K chunks, end the stream cleanly (a proper HTTP end, mid-answer)
     for_s: float | None = None         # the rule lapses this long after it was set (a provider "down for a while")
     unserved: bool = False             # answer as a route the mock does not serve (a gap in the mock, on purpose)
     id: int = field(default_factory=lambda: next(_ids))
