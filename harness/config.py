@@ -19,6 +19,7 @@ TARGETS = Path(__file__).parent / "targets"
 EMBEDDED_DEFAULT = TARGETS / "litellm.yaml"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
+OPENAI_COMPATIBLE = ("openai", "llamacpp", "vllm")   # provider kinds that speak OpenAI's API
 
 
 def gateways_bin() -> Path:
@@ -169,7 +170,8 @@ class Target(_Strict):
 
 class ProviderCfg(_Strict):
     name: str = Field(pattern=NAME)
-    kind: Literal["openai", "anthropic", "gemini", "ollama"]
+    # llamacpp and vllm: OpenAI-compatible local servers, each with its own error shape and usage fields
+    kind: Literal["openai", "anthropic", "gemini", "ollama", "llamacpp", "vllm"]
     # 0: a free port; fix it when an external gateway points here, as a number or a template over
     # the environment ("{{ env.MOCK_OPENAI_PORT | default(18001) }}")
     port: int = Field(0, ge=0, le=65535)
@@ -519,7 +521,8 @@ class HarnessConfig(_Strict):
         explicit = self.defaults.openai_model if kind == "openai" else self.defaults.anthropic_model
         if explicit:
             return explicit
-        return next((m.name for m in self.models if self.provider(m.provider).kind == kind), None)
+        family = OPENAI_COMPATIBLE if kind == "openai" else (kind,)
+        return next((m.name for m in self.models if self.provider(m.provider).kind in family), None)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

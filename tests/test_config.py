@@ -38,7 +38,7 @@ def test_embedded_default_is_valid():
     ("target.auth.header", 5, "target.auth.header: Input should be a valid string"),
     ("target.protocols", ["grpc"], "target.protocols[0]: Input should be"),
     ("target.start.ready_timeout_s", -1, "target.start.ready_timeout_s: Input should be greater than 0"),
-    ("providers.0.kind", "cohere", "providers[0].kind: Input should be 'openai', 'anthropic', 'gemini' or 'ollama'"),
+    ("providers.0.kind", "cohere", "providers[0].kind: Input should be 'openai', 'anthropic', 'gemini', 'ollama', 'llamacpp' or 'vllm'"),
     ("models.0.provider", "nope", "models[0].provider: 'nope' is not one of the providers"),
     ("models", [], "models: List should have at least 1 item"),
     ("promises.retries", -2, "promises.retries.count: Input should be greater than or equal to 0"),
