@@ -56,6 +56,9 @@ LITELLM_FINDINGS = {
 LITELLM_UNSUPPORTED = {"CM-1.4", "CM-1.5", "CM-2.3", "CM-5.3.5", "CM-5.3.7", "CM-5.3.9", "CM-5.3.10",
                        "CM-6.4.1", "CM-6.4.2"}
 MISSING: set[str] = set()   # every claim in the catalog has a check
+# Not judged, with the reason: claims about an open breaker (after its cooldown, independent of another)
+# need one that opened, and LiteLLM's never does here (CM-5.3.2); they once PASSed without it.
+LITELLM_NOT_JUDGED = {"CM-5.3.3", "CM-5.3.4", "CM-5.3.6"}
 # Chaos scenarios whose outcome does not hang on LiteLLM's timing under load: pinned exactly.
 CHAOS_PINNED_PASS = {"CM-19.1", "CM-19.6", "CM-19.11", "CM-19.12", "CM-20.1", "CM-20.2", "CM-20.3", "CM-20.4"}
 
@@ -87,6 +90,9 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
         assert by_id[cid]["evidence"], cid
     assert {cid for cid, c in by_id.items() if c["status"] == "UNSUPPORTED"} == LITELLM_UNSUPPORTED
     assert {cid for cid, c in by_id.items() if c["status"] == "MISSING"} == MISSING
+    not_judged = {cid: c["reason"] for cid, c in by_id.items() if c["status"] == "ERROR" and c["lane"] != "Chaos"}
+    assert set(not_judged) == LITELLM_NOT_JUDGED, not_judged
+    assert all("the breaker did not open" in why for why in not_judged.values()), not_judged
     # The chaos lane ran through the embedded fault proxy, with its timing evidence.
     chaos = {cid: c for cid, c in by_id.items() if c["lane"] == "Chaos" and cid not in MISSING}
     assert len(chaos) >= 15
@@ -112,7 +118,7 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
     assert fan["profile"]["name"] == "responses-fanout" and fan["runs"]["gateway"]["table"]["fan"]["count"] >= 5
     # Everything else conforms, resilience sections included.
     others = {cid: c["status"] for cid, c in by_id.items()
-              if cid not in set(LITELLM_FINDINGS) | LITELLM_UNSUPPORTED | MISSING | set(chaos) | set(load)}
+              if cid not in set(LITELLM_FINDINGS) | LITELLM_UNSUPPORTED | LITELLM_NOT_JUDGED | MISSING | set(chaos) | set(load)}
     assert set(others.values()) == {"PASS"}, {k: (v, by_id[k]["reason"]) for k, v in others.items() if v != "PASS"}
     for section in ("5.1 Failover", "5.2 Retries", "5.3 Circuit breaker / cooldown", "5.4 Timeouts",
                     "2. Rate limiting", "8. Caching"):

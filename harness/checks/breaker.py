@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge
+from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge
 from harness.checks.failover import fail_primary, trail
 from harness.config import Breaker
 
@@ -48,6 +48,16 @@ class _Rig:
         """The FAIL to raise when fail(n) found the breaker opened before n failures."""
         return Deviation(f"the provider stopped getting traffic after {self.failures()} failure(s), "
                          f"before {n}: the breaker opened early", self.evidence())
+
+    def require_open(self, what: str) -> None:
+        """A claim about an open breaker (its cooldown, its independence) starts from one that is
+        open: one probe must not reach the provider. Else it cannot be judged (a PASS there would
+        be about a breaker that never opened; CM-5.3.2's own FAIL says so)."""
+        before = len(self.primary())
+        self.send()
+        if len(self.primary()) > before:
+            raise NotJudged(f"not judged: after {self.b.opens_after} failures the breaker did not open (the provider "
+                            f"still got traffic), so {what} cannot be shown", self.evidence())
 
     def send(self, n: int = 1) -> None:
         for _ in range(n):
@@ -101,6 +111,7 @@ def after_cooldown(ctx: CheckContext, slot: int, outcome: str) -> Verdict:
         raise Unsupported("the gateway's breaker has no half-open state: after a cooldown it counts failures anew")
     if not rig.fail(_threshold(rig.b)):
         raise rig.early(_threshold(rig.b))
+    rig.require_open("what happens after its cooldown")
     time.sleep(rig.b.cooldown_s + 0.5)
     if outcome == "failure":
         fail_primary(ctx, rig.model, rig.tag, 503, times=1)
@@ -125,6 +136,7 @@ def independent(ctx: CheckContext, slot: int, other_slot: int) -> Verdict:
     rig, other = _Rig(ctx, slot), _Rig(ctx, other_slot)
     if not rig.fail(_threshold(rig.b)):
         raise rig.early(_threshold(rig.b))
+    rig.require_open("that another provider's breaker stays closed meanwhile")
     before = len(other.primary())
     other.send(2)
     got = len(other.primary()) - before
