@@ -153,6 +153,34 @@ def test_script_omit_usage(mocks):
     assert all(c.get("usage") is None for c in s.chunks)
 
 
+def test_script_odd_streams(mocks):
+    """No [DONE]; a clean end of the body mid-answer; a malformed event inserted beside the real ones;
+    and the journal's time of the first token."""
+    oa, url = mocks["oa"], mocks["urls"]["oa"]
+    t = tag()
+    oa.script(tag=t, omit_done=True, times=1)
+    s = os_.parse(events(chat(url, t, stream=True)))
+    assert not s.done and os_.finish_reason_value(s) == "stop"
+    t = tag()
+    oa.script(tag=t, tokens=30, end_after_chunks=7)
+    r = chat(url, t, stream=True)            # a proper end of the body: no protocol error
+    s = os_.parse(events(r))
+    (entry,) = oa.journal(tag=t)
+    assert r.status_code == 200 and not s.done and os_.finish_reason_value(s) is None
+    assert entry["ended_early"] and not entry["completed"] and len(os_.text(s)) < len(entry["answer_text"])
+    t = tag()
+    oa.script(tag=t, tokens=12, malformed_insert_at_chunk=3)
+    s = os_.parse(events(chat(url, t, stream=True)))
+    (entry,) = oa.journal(tag=t)
+    assert len(s.bad) == 1 and s.done and os_.text(s) == entry["answer_text"] and entry["malformed"]
+    t = tag()
+    oa.script(tag=t, first_token_delay_ms=200)
+    t0 = time.time()
+    chat(url, t, stream=True)
+    (entry,) = oa.journal(tag=t)
+    assert 0.18 <= entry["t_first_token"] - t0 < 2 and entry["t_first_token"] >= entry["t_headers"]
+
+
 def test_script_rejects_unknown_fields(mocks):
     r = httpx.post(f"{mocks['urls']['oa']}/__harness/script", json={"tag": "x", "stauts": 500}, timeout=5)
     assert r.status_code == 400 and "stauts" in r.json()["error"]
