@@ -247,6 +247,7 @@ class Retries(_Strict):
     backoff_min_s: Optional[float] = Field(None, ge=0)
     honors_retry_after: bool = False
     max_retry_after_s: float = Field(5, gt=0)
+    on_disconnect: bool = False            # a connection the provider drops before answering is retried too
 
 
 class Auth(_Strict):

@@ -144,7 +144,7 @@ def harness_config(gateway_url: str):
                           "to-model": ["to-backup"], "cw-model": ["cw-generic"], "cp-model": ["cp-generic"]},
             "context_window_fallbacks": {"cw-model": ["cw-large"]}, "content_policy_fallbacks": {"cp-model": ["cp-safe"]},
             "failover": {"preset": "5xx-and-429", "reports_model": "answering", "metadata_header": "x-gw-api-base"},
-            "retries": {"count": 1, "backoff_min_s": 0.2},
+            "retries": {"count": 1, "backoff_min_s": 0.2, "on_disconnect": True},
             "request_timeout_s": 1, "stream_timeout_s": 1, "total_deadline_s": 3, "ttft_overhead_ms": 50,
             "routing": {m: {"strategy": st, "deployments": dict(deps)} for m, (st, deps) in ROUTING.items()},
             "aliases": {"provider_prefixes": {"mockprefix/": "oc"}},

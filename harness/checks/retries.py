@@ -38,7 +38,7 @@ def recovers(ctx: CheckContext, fault: Union[Literal[500, 502, 503], Literal["di
     be failed over when the policy says so; then the fallback's answer is the rescue."""
     model, chain = _retry_model(ctx)
     r = ctx.cfg.promises.retries
-    retried = r.count >= 1 and (fault == "disconnect" or fault in r.on_status)
+    retried = r.count >= 1 and (r.on_disconnect if fault == "disconnect" else fault in r.on_status)
     fails_over = fault == "disconnect" and bool(chain) and ctx.policy.fails_over(fault)
     if not (retried or fails_over):
         raise Unsupported(f"the gateway promises neither a retry nor a failover on {fault}")
