@@ -208,3 +208,14 @@ def test_responses_fanout_takes_percentiles_across_the_fan(scripted):
     assert t["fan"]["p95"] >= t["e2e"]["p50"] and t["fan"]["p99"] <= t["e2e"]["max"] + 5, (t["fan"], t["e2e"])
     assert 45 <= t["fan_ttft"]["p50"] <= 95 and t["fan_ttft"]["p50"] >= t["ttft"]["p50"], (t["fan_ttft"], t["ttft"])
     assert c["tokens_usage"] == 10 * c["requests"]
+
+
+def test_requests_of_the_warm_up_run_but_leave_no_figure(scripted):
+    """warmup_s: requests sent in the first second run (connections open, the first burst passes)
+    and are counted as `warmup`; every figure and count after it rests on the later ones alone."""
+    profile = Profile(name="warm", user="StreamUser", users=4, spawn_rate=4, duration_s=3, warmup_s=1)
+    result = run(profile, scripted, "/v1/chat/completions", "m", auth=None)
+    t, c = result["table"], result["counts"]
+    assert c["warmup"] >= 4 and c["started"] == c["requests"] == t["ttft"]["count"] > 0, c
+    assert result["locust"]["requests"] == c["warmup"] + c["requests"]   # locust's own stats see them all
+    assert not [k for k in c if k.startswith("error")], c

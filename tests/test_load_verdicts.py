@@ -23,6 +23,7 @@ from runs import rec, run_of
     ("name: x\nuser: StreamUser\nusers: 2\nspawn_rate: 2\n", "duration_s: every run is bounded"),
     ("name: x\nuser: RealtimeUser\nusers: 2\nspawn_rate: 2\nduration_s: 3\n", "protocol: RealtimeUser and protocol"),
     ("name: x\nuser: StreamUser\nusers: 0\nspawn_rate: 2\nduration_s: 3\n", "users: Input should be greater"),
+    ("name: x\nuser: StreamUser\nusers: 2\nspawn_rate: 2\nduration_s: 3\nwarmup_s: 3\n", "warmup_s: 3 leaves nothing"),
     ("name: [x\n", "not valid YAML"),
 ])
 def test_bad_profiles_name_the_field(tmp_path, text, phrase):

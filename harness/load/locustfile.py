@@ -9,15 +9,18 @@ stream's time as the request's; per-token figures go to HDR histograms, never to
 events, so they cannot inflate the request rate. Workers send their histograms to the master with
 each report (`report_to_master`), and the master merges them exactly.
 
-ChatUser is a FastHttpUser (geventhttpclient), the faster client. StreamUser is not: its
-`iter_content` reads until it has filled the chunk size, so a token's arrival time is lost (TTFT
-came out as the whole stream's time in our accuracy test); requests' `iter_content(None)`
-yields bytes as they arrive, so StreamUser is an HttpUser. RealtimeUser speaks websockets with
-websocket-client, a blocking client that gevent's monkey-patching makes cooperative (asyncio
-`websockets` does not run under gevent).
+The HTTP users (ChatUser, StreamUser, OpenStreamUser, FanoutStreamUser) speak through
+harness.load.wire: one keep-alive connection per stream, the answer read as the bytes arrive. At
+1,000 concurrent streams on two cores the generator's CPU per token decides whether TTFT is
+measured or queued: requests (HttpUser) put TTFT at x1.44 the script there, geventhttpclient
+(FastHttpUser) fills its buffer before it yields, so a token's arrival time is lost. Each request is
+still a locust request event (the whole stream's time), so locust's own stats and rps stay right.
+RealtimeUser speaks websockets with websocket-client, a blocking client that gevent's
+monkey-patching makes cooperative (asyncio `websockets` does not run under gevent).
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import secrets
@@ -27,11 +30,12 @@ from typing import Any
 
 import gevent
 import websocket
-from locust import FastHttpUser, HttpUser, User, constant, events, task
+from locust import User, constant, events, task
 from locust.runners import LocalRunner, WorkerRunner
 from locust.exception import StopUser
 
 from harness.load.metrics import Recorder
+from harness.load.wire import Connection, WireError
 
 SPEC: dict[str, Any] = json.loads(os.environ.get("HARNESS_LOAD_SPEC", "{}"))
 LOCAL = Recorder()     # this process's figures since its last report
@@ -48,6 +52,7 @@ def _headers() -> dict[str, str]:
 
 
 PROTOCOL = SPEC.get("protocol", "openai_chat")   # openai_chat | anthropic_messages | openai_responses
+HEADERS = _headers()   # the same for every request of the run
 
 
 def _body(stream: bool) -> tuple[dict[str, Any], str]:
@@ -97,10 +102,17 @@ _WINDOW: dict[str, float] = {}
 @events.test_start.add_listener
 def _open_window(environment, **_: Any) -> None:
     _WINDOW["until"] = time.perf_counter() + float(SPEC.get("duration_s") or 60)
+    _WINDOW["warm_until"] = time.perf_counter() + float(SPEC.get("warmup_s") or 0)
     _WINDOW["left"] = max(1, int(SPEC.get("max_requests") or 10**9) // int(SPEC.get("processes") or 1))
     if not isinstance(environment.runner, WorkerRunner):   # a lone runner, or the master: it ends the run
         gevent.spawn(_end_when_drained, environment.runner)
     if isinstance(environment.runner, (WorkerRunner, LocalRunner)):   # a process that runs users
+        # A full garbage collection scans every live object while every user waits: keep the
+        # startup heap (locust, gevent, modules) out of those scans and collect less often (what a
+        # stream leaves behind is freed by reference counting; cycles are rare: exceptions).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         _CPU["at"] = _cpu_now()
         gevent.spawn(_probe_lag, _WINDOW["until"] + float(SPEC.get("drain_s", 10)))
 
@@ -162,34 +174,78 @@ def _end_when_drained(runner) -> None:
     runner.quit()   # what still runs now is cut, counted as started and never as a figure
 
 
-def _error(kind: str) -> None:
-    LOCAL.count("requests")
-    LOCAL.count(f"error:{kind}")
+def _error(kind: str, rec: Recorder | None = None) -> None:
+    rec = rec or LOCAL
+    rec.count("requests")
+    rec.count(f"error:{kind}")
 
 
-class ChatUser(FastHttpUser):
-    """Plain chat completions; latency is the whole exchange."""
+def _recorder(t0: float) -> Recorder:
+    """Where a request sent at t0 records: LOCAL, or during the warm-up (`warmup_s`: connections
+    opened, a burst of first requests) a recorder that is thrown away, so the figures are of the
+    steady state; LOCAL counts those requests as `warmup`."""
+    if t0 < _WINDOW.get("warm_until", 0.0):
+        LOCAL.count("warmup")
+        return Recorder()
+    return LOCAL
+
+
+PATH = SPEC.get("path", "/v1/chat/completions")
+TIMEOUT_S = float(SPEC.get("timeout_s", 60))
+
+
+def _fire(environment, name: str, t0: float, length: int, exc: Exception | None) -> None:
+    """One locust request event per request (a whole stream): locust's stats and rps stay right."""
+    environment.events.request.fire(request_type="POST", name=name, response_time=(time.perf_counter() - t0) * 1000,
+                                    response_length=length, exception=exc, context={})
+
+
+class WireUser(User):
+    """A user with lean keep-alive connections (harness.load.wire), closed when it stops."""
+    abstract = True
     wait_time = constant(SPEC.get("think_s", 0))
-    network_timeout = connection_timeout = SPEC.get("timeout_s", 60)
+    due: float | None = None   # when the next request is meant to go: the last one's end plus think time
 
-    due: float | None = None
+    def on_start(self) -> None:
+        self.conns: list[Connection] = []
+
+    def conn(self, i: int = 0) -> Connection:
+        while len(self.conns) <= i:
+            self.conns.append(Connection(self.host, TIMEOUT_S))
+        return self.conns[i]
+
+    def on_stop(self) -> None:
+        for c in self.conns:
+            c.close()
+
+
+class ChatUser(WireUser):
+    """Plain chat completions; latency is the whole exchange."""
 
     @task
     def chat(self) -> None:
         _take_request()
         _sent(self.due)
-        self.due = None
-        LOCAL.count("started")
         body, tag = _body(False)
+        payload = json.dumps(body).encode()
         sent_ns, t0 = time.monotonic_ns(), time.perf_counter()
-        with self.client.post(SPEC.get("path", "/v1/chat/completions"), json=body, headers=_headers(),
-                              name="chat", catch_response=True) as r:
-            if r.status_code != 200:
-                r.failure(f"HTTP {r.status_code}")
-                return _error(f"http_{r.status_code}")
-            LOCAL.count("requests")
-            LOCAL.record("latency", time.perf_counter() - t0)
-            LOCAL.stamp(tag, sent_ns, time.monotonic_ns())   # a plain answer's first token is the answer
+        rec = _recorder(t0)
+        rec.count("started")
+        try:
+            r = self.conn().request("POST", PATH, payload, HEADERS, TIMEOUT_S)
+            answer = r.read()
+        except WireError as exc:
+            _fire(self.environment, "chat", t0, 0, exc)
+            _error(f"broken:{exc.kind}", rec)
+        else:
+            if r.status != 200:
+                _fire(self.environment, "chat", t0, len(answer), RuntimeError(f"HTTP {r.status}"))
+                _error(f"http_{r.status}", rec)
+            else:
+                rec.count("requests")
+                rec.record("latency", time.perf_counter() - t0)
+                rec.stamp(tag, sent_ns, time.monotonic_ns())   # a plain answer's first token is the answer
+                _fire(self.environment, "chat", t0, len(answer), None)
         self.due = time.perf_counter() + SPEC.get("think_s", 0)
 
 
@@ -216,52 +272,59 @@ class Arrivals:
         self.tokens += 1
 
 
-def _stream_once(client, t0: float, intended: float | None = None, step: str | None = None) -> float | None:
-    """One SSE request: TTFT, each inter-token gap, end to end, time per output token. Returns its
-    TTFT (seconds) when the stream completed, else None."""
-    LOCAL.count("started")
+def _stream_once(user: WireUser, t0: float, intended: float | None = None, step: str | None = None,
+                 slot: int = 0) -> float | None:
+    """One SSE request on the user's connection `slot`: TTFT, each inter-token gap, end to end, time
+    per output token. Returns its TTFT (seconds) when the stream completed, else None."""
+    rec = _recorder(t0)
+    rec.count("started")
     body, tag = _body(True)
+    payload = json.dumps(body).encode()
+    name = f"{PROTOCOL}.stream"
     sent_ns = time.monotonic_ns()
-    with client.post(SPEC.get("path", "/v1/chat/completions"), json=body, headers=_headers(),
-                     name=f"{PROTOCOL}.stream", stream=True, catch_response=True, timeout=SPEC.get("timeout_s", 60)) as r:
-        if r.status_code != 200:
-            r.failure(f"HTTP {r.status_code}")
-            return _error(f"http_{r.status_code}")
-        seen, done, buf = Arrivals(t0, tag, sent_ns), False, b""
-        try:
-            for chunk in r.iter_content(chunk_size=None):
-                now = time.perf_counter()
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    if not line.startswith(b"data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        done = True
-                        continue
-                    try:
-                        ev = json.loads(data)
-                    except ValueError:
-                        continue
-                    has_text, reported, ends = _delta(ev)
-                    seen.usage_tokens = reported if reported is not None else seen.usage_tokens
-                    done = done or ends
-                    if has_text:
-                        seen.piece(now)
-        except Exception as exc:  # noqa: BLE001 - a broken stream is a finding, not a crash
-            r.failure(f"stream broke: {type(exc).__name__}")
-            return _error(f"stream_broken:{type(exc).__name__}")
-        end = time.perf_counter()
-        r.request_meta["response_time"] = (end - t0) * 1000   # the whole stream, not the headers
-        if not done or seen.first is None:
-            r.failure("stream ended without [DONE] or content")
-            return _error("incomplete_stream")
-        _finish(seen, end, intended, step)
-        return seen.first - t0
+    seen, done, buf = Arrivals(t0, tag, sent_ns), False, b""
+    try:
+        r = user.conn(slot).request("POST", PATH, payload, HEADERS, TIMEOUT_S)
+        if r.status != 200:
+            length = len(r.read())
+            _fire(user.environment, name, t0, length, RuntimeError(f"HTTP {r.status}"))
+            return _error(f"http_{r.status}", rec)
+        for chunk in r.chunks():
+            now = time.perf_counter()   # when these bytes arrived: every event in them came now
+            buf += chunk
+            if b"\n" not in chunk:
+                continue
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    done = True
+                    continue
+                try:
+                    ev = json.loads(data)
+                except ValueError:
+                    continue
+                has_text, reported, ends = _delta(ev)
+                seen.usage_tokens = reported if reported is not None else seen.usage_tokens
+                done = done or ends
+                if has_text:
+                    seen.piece(now)
+    except WireError as exc:   # a broken stream is a finding, not a crash
+        _fire(user.environment, name, t0, 0, exc)
+        return _error(f"stream_broken:{exc.kind}", rec)
+    end = time.perf_counter()
+    if not done or seen.first is None:
+        _fire(user.environment, name, t0, r.length, RuntimeError("stream ended without [DONE] or content"))
+        return _error("incomplete_stream", rec)
+    _fire(user.environment, name, t0, r.length, None)   # the whole stream's time, not the headers'
+    _finish(seen, end, intended, step, rec)
+    return seen.first - t0
 
 
-def _finish(seen: Arrivals, end: float, intended: float | None = None, step: str | None = None) -> None:
+def _finish(seen: Arrivals, end: float, intended: float | None = None, step: str | None = None,
+            rec: Recorder | None = None) -> None:
     """A complete stream: e2e, and time per output token (e2e - ttft) / (tokens - 1) with the
     tokens the gateway's usage reports (`tpot`, counted as tpot_from_usage) and, beside it, the
     tokens counted from the chunks (`tpot_chunks`); without usage, `tpot` falls back to the chunks
@@ -270,50 +333,47 @@ def _finish(seen: Arrivals, end: float, intended: float | None = None, step: str
     A stream's figures are recorded only here, once it is complete: a stream cut off by the end of
     the run, or broken, leaves no TTFT behind, so every figure has exactly one complete stream
     under it (streams still running when the drain ends are counted as started, not as figures)."""
+    rec = rec or LOCAL
     t0, first, tokens, usage_tokens = seen.t0, seen.first, seen.tokens, seen.usage_tokens
     assert first is not None   # callers finish only streams that carried text
-    LOCAL.count("requests")
-    LOCAL.record("ttft", first - t0)
-    LOCAL.sample(first - t0)
+    rec.count("requests")
+    rec.record("ttft", first - t0)
+    rec.sample(first - t0)
     if seen.tag:
-        LOCAL.stamp(seen.tag, seen.sent_ns, seen.first_ns)
+        rec.stamp(seen.tag, seen.sent_ns, seen.first_ns)
     if intended is not None:   # open model: from when it should have been sent
-        LOCAL.record("ttft_intended", first - intended)
+        rec.record("ttft_intended", first - intended)
         if step:
-            LOCAL.record(f"ttft_intended@{step}", first - intended)
+            rec.record(f"ttft_intended@{step}", first - intended)
     for g in seen.gaps:
-        LOCAL.record("itl", g)
-    LOCAL.count("tokens_chunks", tokens)
+        rec.record("itl", g)
+    rec.count("tokens_chunks", tokens)
     if usage_tokens is not None:
-        LOCAL.count("tokens_usage", usage_tokens)
-    LOCAL.record("e2e", end - t0)
+        rec.count("tokens_usage", usage_tokens)
+    rec.record("e2e", end - t0)
     if intended is not None:
-        LOCAL.record("e2e_intended", end - intended)
+        rec.record("e2e_intended", end - intended)
         if step:
-            LOCAL.record(f"e2e_intended@{step}", end - intended)
+            rec.record(f"e2e_intended@{step}", end - intended)
     if tokens > 1:
-        LOCAL.record("tpot_chunks", (end - first) / (tokens - 1))
+        rec.record("tpot_chunks", (end - first) / (tokens - 1))
     if usage_tokens and usage_tokens > 1:
-        LOCAL.record("tpot", (end - first) / (usage_tokens - 1))
-        LOCAL.count("tpot_from_usage")
+        rec.record("tpot", (end - first) / (usage_tokens - 1))
+        rec.count("tpot_from_usage")
     elif tokens > 1:
-        LOCAL.record("tpot", (end - first) / (tokens - 1))
-        LOCAL.count("tpot_from_chunks")
+        rec.record("tpot", (end - first) / (tokens - 1))
+        rec.count("tpot_from_chunks")
 
 
-class StreamUser(HttpUser):
+class StreamUser(WireUser):
     """Closed model: SSE chat completions back to back (plus think time)."""
-    wait_time = constant(SPEC.get("think_s", 0))
-    due: float | None = None   # when the next request is meant to go: the last one's end plus think time
 
     @task
     def stream(self) -> None:
         _take_request()
         _sent(self.due)
-        try:
-            _stream_once(self.client, time.perf_counter())
-        finally:
-            self.due = time.perf_counter() + SPEC.get("think_s", 0)
+        _stream_once(self, time.perf_counter())
+        self.due = time.perf_counter() + SPEC.get("think_s", 0)
 
 
 def _schedule() -> list[tuple[float, float, str]]:
@@ -343,7 +403,7 @@ def _rate_at(t: float) -> tuple[float, str]:
     return rate, label
 
 
-class OpenStreamUser(HttpUser):
+class OpenStreamUser(WireUser):
     """Open model: arrivals follow the profile's rate (or the rate of the current step), whatever
     the gateway does. The process keeps one clock of intended send times; a free user takes the
     next slot and waits for it. When the gateway is slow and every user is busy, slots pile up in
@@ -354,6 +414,7 @@ class OpenStreamUser(HttpUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
+        super().on_start()
         if not _START:
             _START.append(time.perf_counter())
             _NEXT.append(time.perf_counter())
@@ -370,23 +431,20 @@ class OpenStreamUser(HttpUser):
         if wait > 0:
             gevent.sleep(wait)
             _sent(intended)   # a slot in the past is the gateway's queueing (ttft_intended), not the generator's
-        _stream_once(self.client, time.perf_counter(), intended=intended, step=step or None)
+        _stream_once(self, time.perf_counter(), intended=intended, step=step or None)
 
 
-class FanoutStreamUser(HttpUser):
+class FanoutStreamUser(WireUser):
     """One logical request fans out to `fanout` concurrent streams (an agent's parallel calls);
     `fan` is the time until the slowest of them is done and `fan_ttft` until the last of them has
     its first token (only fans whose streams all completed), so p95/p99 are taken across the fan."""
-    wait_time = constant(SPEC.get("think_s", 0))
-
-    due: float | None = None
-
     @task
     def fan(self) -> None:
         _take_request()
         _sent(self.due)
         t0 = time.perf_counter()
-        jobs = [gevent.spawn(_stream_once, self.client, time.perf_counter()) for _ in range(SPEC.get("fanout", 4))]
+        # A connection per stream of the fan: they run at once.
+        jobs = [gevent.spawn(_stream_once, self, time.perf_counter(), None, None, i) for i in range(SPEC.get("fanout", 4))]
         gevent.joinall(jobs, timeout=SPEC.get("timeout_s", 60))
         LOCAL.record("fan", time.perf_counter() - t0)
         ttfts = [j.value for j in jobs]

@@ -43,6 +43,9 @@ class Profile(BaseModel):
     duration_s: Optional[float] = Field(None, gt=0, le=3600)   # every run is bounded in time: no request starts after it
     max_requests: int = Field(1_000_000, ge=1)   # ... and in requests (a fan is one), shared among the processes
     drain_s: float = Field(10, ge=0, le=120)     # how long requests in flight at the end may take to finish
+    # Requests sent in the first warmup_s seconds run but leave no figure (counted as `warmup`): the
+    # connections' opening and the burst of first requests are not the steady state measured.
+    warmup_s: float = Field(0, ge=0, le=600)
     think_s: float = Field(0, ge=0)
     tokens: int = Field(12, ge=1, le=4096)       # answer length the mock provider streams
     token_delay_ms: float = Field(0, ge=0)       # the provider's pace between tokens
@@ -63,6 +66,8 @@ class Profile(BaseModel):
             raise ValueError("duration_s: every run is bounded in time; give one (or steps)")
         if self.duration_s > 3600:
             raise ValueError("duration_s: at most 3600 s")
+        if self.warmup_s and self.warmup_s >= self.duration_s:
+            raise ValueError(f"warmup_s: {self.warmup_s:g} leaves nothing of duration_s {self.duration_s:g} to measure")
         if self.user == "OpenStreamUser" and not (self.rate_rps or self.steps):
             raise ValueError("rate_rps: an open-model profile needs an arrival rate (or steps)")
         if (self.user == "RealtimeUser") != (self.protocol == "openai_realtime"):
@@ -96,7 +101,8 @@ def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Option
             "fanout": profile.fanout, "protocol": profile.protocol,
             "steps": [st.model_dump() for st in profile.steps],
             "processes": max(1, workers),   # the open model splits its arrival rate among them, max_requests too
-            "duration_s": profile.duration_s, "max_requests": profile.max_requests, "drain_s": profile.drain_s}
+            "duration_s": profile.duration_s, "max_requests": profile.max_requests, "drain_s": profile.drain_s,
+            "warmup_s": profile.warmup_s}
     # The locustfile ends the run itself once the requests in flight have finished (see _WINDOW);
     # locust's own --run-time is only the backstop.
     backstop = math.ceil((profile.duration_s or 0) + profile.drain_s + 5)
