@@ -264,7 +264,7 @@ async def begin(request: web.Request, host: Host, route: Optional[Route] = None)
     text = raw.decode("utf-8", "replace")
     try:
         body = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):   # nested past the parser's depth: refused as malformed, journaled
         body = None
     model, stream = route.locate(request, body) if route and route.locate else (None, None)
     if model is None:
