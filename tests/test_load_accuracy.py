@@ -205,8 +205,11 @@ def test_responses_fanout_takes_percentiles_across_the_fan(scripted):
     t, c = result["table"], result["counts"]
     assert not [k for k in c if k.startswith("error")] and c["requests"] == 6 * c["fans"] == t["ttft"]["count"], c
     assert t["fan"]["count"] == t["fan_ttft"]["count"] == c["fans"] >= 4, t.get("fan")
-    assert t["fan"]["p95"] >= t["e2e"]["p50"] and t["fan"]["p99"] <= t["e2e"]["max"] + 5, (t["fan"], t["e2e"])
-    assert 45 <= t["fan_ttft"]["p50"] <= 95 and t["fan_ttft"]["p50"] >= t["ttft"]["p50"], (t["fan_ttft"], t["ttft"])
+    from timing import bound
+    assert t["fan"]["p95"] >= t["e2e"]["p50"] and t["fan"]["p99"] <= t["e2e"]["max"] + bound(0) * 1000, (t["fan"], t["e2e"])
+    # The last first token of a fan: at least the scripted 40 ms, and no earlier than the median stream's.
+    assert 40 <= t["fan_ttft"]["p50"] <= bound(0.06) * 1000 and t["fan_ttft"]["p50"] >= t["ttft"]["p50"], (
+        t["fan_ttft"], t["ttft"])
     assert c["tokens_usage"] == 10 * c["requests"]
 
 
