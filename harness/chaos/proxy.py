@@ -241,6 +241,7 @@ class Link:
     # -- the two tasks ---------------------------------------------------------------------------
     async def run(self) -> None:
         writer_task = asyncio.ensure_future(self._guard("write", self.drain))
+        self.conn.tasks.append(writer_task)   # closing the connection ends it too
         try:
             await self._guard("read", self.pump)
         finally:
@@ -368,13 +369,19 @@ class Proxy:
         conns = list(self.connections)
         for conn in conns:
             conn.close()
+        writers = [w for c in conns for w in (c.client_w, c.server_w) if w is not None]
+        if writers:
+            try:   # the orderly closes, flushed (the same on every Python version)
+                await asyncio.wait_for(asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True), STOP_S)
+            except asyncio.TimeoutError:
+                log.warning("proxy %s: connections still open %ss after stop: aborted", self.name, STOP_S)
+                for conn in conns:
+                    conn.close(abort=True)
         if server is not None:
             try:
                 await asyncio.wait_for(server.wait_closed(), STOP_S)
             except asyncio.TimeoutError:
-                log.warning("proxy %s: connections still open %ss after stop: aborted", self.name, STOP_S)
-        for conn in conns:
-            conn.close(abort=True)   # whatever is still flushing (a no-op for closed transports)
+                log.warning("proxy %s: the listener had not closed %ss after stop", self.name, STOP_S)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.enabled:
