@@ -32,6 +32,13 @@ LITELLM_FAILS = {
     "CM-15.1.4": "a JSON body that is not an object: LiteLLM answers 500",
     "CM-15.1.7": "a message without a role is written into the prompt and answered 200",
     "CM-15.1.8": "temperature 'warm' is sent on to Ollama, whose 500 reaches the client",
+    # Issue 15's claims. /api/generate's done_reason "length" (num_predict reached) becomes finish_reason
+    # "stop", plain and streamed: llms/ollama/completion/transformation.py:325-379 writes "stop" whatever
+    # Ollama said (the ollama_chat/ route maps done_reason: llms/ollama/chat/transformation.py:359).
+    "CM-10.5.4": "a stream cut by max_tokens says finish_reason stop, not length",
+    "CM-10.5.5": "an answer cut by max_tokens says finish_reason stop, not length",
+    # A stream that ends cleanly mid-answer is passed off as complete (as through openai/, CM-5.8.6 there).
+    "CM-5.8.6": "a truncated stream ends with finish_reason stop and [DONE]",
 }
 # The claims the issue saw FAIL for the mock's sake (a 404 at /api/generate): judged and passing now.
 ISSUE_CLAIMS = ["CM-16.1", "CM-10.1.8", "CM-10.1.9", "CM-10.1.10", "CM-10.2.10", "CM-10.2.13", "CM-16.2"]

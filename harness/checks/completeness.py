@@ -20,8 +20,11 @@ from harness.oracles import responses as ro
 
 
 def provider_answer(ctx: CheckContext, tag: str, models: list[str]) -> dict[str, Any]:
-    """The one journal entry that answered this tag (200, text written), at the providers of `models`."""
-    answered = [e for e in ctx.attempts(tag, models) if e.get("status") == 200 and e.get("answer_text") is not None]
+    """The one journal entry that answered this tag (200, text written), at the providers of `models`
+    and of their fallbacks: the caller's answer is compared with whichever provider gave it."""
+    chain = [f for m in models for f in ctx.cfg.promises.fallbacks.get(m, [])]
+    answered = [e for e in ctx.attempts(tag, [*models, *chain])
+                if e.get("status") == 200 and e.get("answer_text") is not None]
     if len(answered) != 1:
         raise NotJudged(f"not judged: expected one provider answer for the request, the journals show {len(answered)}",
                         {"journal": answered[:4]})
@@ -44,7 +47,7 @@ def complete_stream_carries_all(ctx: CheckContext, ex: Exchange, s: os_.Stream, 
     finish_reason) must carry every character the provider wrote."""
     if not (s.done and os_.finish_reason_value(s)):
         return []
-    entry = provider_answer(ctx, tag, [model, *ctx.cfg.promises.fallbacks.get(model, [])])
+    entry = provider_answer(ctx, tag, [model])
     why = shortfall(os_.text(s), entry["answer_text"])
     return [f"the stream ended as complete ([DONE], finish_reason {os_.finish_reason_value(s)!r}) but {why}"] if why else []
 

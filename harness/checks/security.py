@@ -57,9 +57,14 @@ def leaks(ctx: CheckContext, exchanges: dict[str, Exchange]) -> list[str]:
 
 
 def _error_exchanges(ctx: CheckContext, situation: str) -> dict[str, Exchange]:
-    model = ctx.cfg.roles.no_fallback or ctx.model("openai")
     out: dict[str, Exchange] = {}
     if situation == "provider_errors":
+        # A model set aside for failures: scripted errors on a model other claims need healthy would
+        # count towards its breaker (a gateway that cools it down sends their traffic elsewhere).
+        model = ctx.cfg.roles.no_fallback or ctx.cfg.roles.retry
+        if not model:
+            raise Unsupported("no model set aside for provider errors (roles.no_fallback or roles.retry)")
+        ctx._use(model)
         for status in (400, 401, 500):
             tag = ctx.tag()
             ctx.provider_of(model).script(tag=tag, status=status, body={"error": {
@@ -70,6 +75,7 @@ def _error_exchanges(ctx: CheckContext, situation: str) -> dict[str, Exchange]:
         ctx.provider_of(model).script(tag=tag, status=401, body={"error": {"message": "bad key", "type": "auth"}})
         out["a provider 401, streamed"] = ctx.chat(model, tag, stream=True)
     else:
+        model = ctx.model("openai")
         path = ctx.path("chat", model)
         out["an unknown model"] = ctx.gateway.request("POST", path, {"model": "no-such-model-harness", "messages": [
             {"role": "user", "content": "hi"}]})
@@ -105,7 +111,11 @@ def no_secrets(ctx: CheckContext, situation: Literal["healthy", "provider_errors
 @check("security.no_internals")
 def no_internals(ctx: CheckContext) -> Verdict:
     """No stack trace or source path in an error, the gateway's own or a provider's relayed."""
-    exs = {**_error_exchanges(ctx, "gateway_errors"), **_error_exchanges(ctx, "provider_errors")}
+    exs = _error_exchanges(ctx, "gateway_errors")
+    try:
+        exs.update(_error_exchanges(ctx, "provider_errors"))
+    except Unsupported:
+        pass   # no model to fail on purpose: the gateway's own errors are judged alone
     found = [f"{what}: {m.group(0)!r} in the body" for what, ex in exs.items()
              for m in [INTERNALS.search(ex.body.decode("utf-8", "replace"))] if m]
     return judge(found, {"exchanges": {w: ex.evidence(limit=600) for w, ex in exs.items()}},
