@@ -8,7 +8,6 @@ below; `test_every_new_claim_is_tested_both_ways` holds the table to them.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -5,7 +5,7 @@ import time
 from typing import Literal, Union
 
 from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge
-from harness.checks.failover import answer_problems, fail_primary, not_2xx, trail
+from harness.checks.failover import answer_problems, fail_primary, trail
 
 
 def _retry_model(ctx: CheckContext) -> tuple[str, list[str]]:

@@ -4,7 +4,7 @@ what the caller read is compared with what the provider wrote (the journal)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 from harness.checks.base import PARTIAL, CheckContext, Deviation, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.completeness import provider_answer, shortfall
