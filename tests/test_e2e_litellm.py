@@ -82,8 +82,10 @@ MISSING: set[str] = set()   # every claim in the catalog has a check
 # Not judged, with the reason: claims about an open breaker (after its cooldown, independent of another)
 # need one that opened, and LiteLLM's never does here (CM-5.3.2); they once PASSed without it.
 LITELLM_NOT_JUDGED = {"CM-5.3.3", "CM-5.3.4", "CM-5.3.6"}
-# Chaos scenarios whose outcome does not hang on LiteLLM's timing under load: pinned exactly.
-CHAOS_PINNED_PASS = {"CM-19.1", "CM-19.6", "CM-19.11", "CM-19.12", "CM-20.1", "CM-20.2", "CM-20.3", "CM-20.4"}
+# Every chaos scenario's status, pinned exactly: LiteLLM degrades as promised in each. CM-19.3 and
+# CM-19.4 used to flip (ERROR/FAIL in some -n 2 runs): scenarios ran at the same time on two xdist
+# workers, one's faults hitting the other's requests; one at a time, 0 flips in 19 runs (13 of them -n 2).
+CHAOS_PINNED = dict.fromkeys([*(f"CM-19.{i}" for i in range(1, 13)), *(f"CM-20.{i}" for i in range(1, 5))], "PASS")
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +123,11 @@ def test_every_claim_has_a_verdict_and_findings_are_pinned(litellm_run):
     assert all("the breaker did not open" in why for why in not_judged.values()), not_judged
     # The chaos lane ran through the embedded fault proxy, with its timing evidence.
     chaos = {cid: c for cid, c in by_id.items() if c["lane"] == "Chaos" and cid not in MISSING}
-    assert len(chaos) >= 15
+    assert {cid: c["status"] for cid, c in chaos.items()} == CHAOS_PINNED, \
+        {cid: (c["status"], c["reason"]) for cid, c in chaos.items() if c["status"] != CHAOS_PINNED.get(cid)}
     for cid, c in chaos.items():
-        assert c["status"] in ("PASS", "FAIL", "SAFE"), (cid, c["status"], c["reason"])
         if c["check"] == "chaos.scenario":
             assert c["evidence"]["elapsed_s"] <= c["evidence"]["bound_s"] + 10 and "bound_s" in c["evidence"], cid
-    for cid in CHAOS_PINNED_PASS:
-        assert by_id[cid]["status"] == "PASS", (cid, by_id[cid]["reason"])
     # The load lane ran last, alone: stream buffering and the (generous) gates of the embedded config.
     load = {cid: c for cid, c in by_id.items() if c["lane"] == "Load"}
     assert sorted(load) == ["CM-21.1", "CM-21.2", "CM-21.3", "CM-21.4"], sorted(load)
