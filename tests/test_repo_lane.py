@@ -66,8 +66,11 @@ def test_team_claims_sit_beside_the_black_box_verdicts_of_a_real_gateway(tmp_pat
                     "| GW-1 | `test_missing_key_refused` | A request without a key is refused | security | P0 | auth.refused | {case: missing} |\n"
                     "| GW-2 | `test_cheapest_healthy_provider_wins` | The cheapest provider wins | revenue | P1 | | |\n")
     cfg = tmp_path / "h.yaml"
-    cfg.write_text((targets / "litellm.yaml").read_text().replace("load:\n  profile: smoke", "")
-                   .replace("smoke:\n  matrix: default", "") + f"\nrepo: {{path: {FIXTURE}, plan: {plan}}}\n")
+    import yaml
+    data = yaml.safe_load((targets / "litellm.yaml").read_text())
+    data.pop("load"), data.pop("smoke")   # this run is about the claims and the repository
+    data["repo"] = {"path": str(FIXTURE), "plan": str(plan)}
+    cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "harness", "run", "-c", str(cfg), "-o", str(out), "--only", "CM-1.1",
                         "--only", "team", "-n", "1"], capture_output=True, text=True, timeout=900)
