@@ -50,6 +50,13 @@ def validate(tmp_path: Path, file: str, old: str, new: str) -> subprocess.Comple
     ("claims/02-rate-limits.yaml", "params: {aspect: over, slot: 1}", "params: {aspect: over, slot: 0}",
      "CM-2.2: params.slot: 0 is also CM-2.1's"),
     ("claims/02-rate-limits.yaml", "params: {aspect: over, slot: 1}", "params: {aspect: over}", "CM-2.2: params.slot: required"),
+    # enumerations and oracle names of the other checks: once a KeyError (ERROR) at run time
+    ("claims/02-rate-limits.yaml", "params: {aspect: under, slot: 0}", "params: {aspect: undr, slot: 0}",
+     "CM-2.1: params.aspect: Input should be 'under', 'over', 'headers', 'not_forwarded' or 'reset'"),
+    ("claims/11-openai-streaming.yaml", "params: {oracle: chunk_objects}", "params: {oracle: chunk_object}",
+     "CM-10.2.2: params.oracle: 'chunk_object' is not one of"),
+    ("claims/15-errors.yaml", "params: {case: missing_messages}", "params: {case: missing_message}",
+     "CM-15.1.5: params.case: 'missing_message' is not one of"),
 ])
 def test_a_catalog_mistake_is_one_line_and_exit_2(tmp_path, file, old, new, says):
     r = validate(tmp_path, file, old, new)

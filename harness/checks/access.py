@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge, require_2xx, require_answer
 from harness.checks.failover import trail
@@ -38,7 +38,7 @@ def _refused(ctx: CheckContext, ex, tag: str, what: str) -> Verdict:
 
 
 @check("auth.refused")
-def refused(ctx: CheckContext, case: str) -> Verdict:
+def refused(ctx: CheckContext, case: Literal["missing", "wrong", "malformed", "revoked", "expired"]) -> Verdict:
     ctx.require_key(f"refusing a {case} key")
     a = ctx.cfg.promises.auth
     scheme = ctx.cfg.target.auth.scheme
@@ -77,7 +77,7 @@ def _burst(ctx: CheckContext, model: str, tag: str, n: int, start: int = 0) -> l
 
 
 @check("ratelimit.enforced")
-def enforced(ctx: CheckContext, aspect: str, slot: int) -> Verdict:
+def enforced(ctx: CheckContext, aspect: Literal["under", "over", "headers", "not_forwarded", "reset"], slot: int) -> Verdict:
     """aspect: under (all pass), over (429), headers (the promised ones), not_forwarded, reset.
     Each claim has a model of its own, so each starts with a fresh window."""
     rl, model = _rl(ctx, slot)

@@ -1,6 +1,8 @@
 """Anthropic Messages API through the gateway, plain and streamed."""
 from __future__ import annotations
 
+from typing import Literal
+
 from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.openai_stream import _evidence
 from harness.oracles import anthropic as ao
@@ -21,7 +23,7 @@ def shape(ctx: CheckContext) -> Verdict:
 
 
 @check("anthropic.stream")
-def stream(ctx: CheckContext, oracle: str) -> Verdict:
+def stream(ctx: CheckContext, oracle: Literal["content_type", "event_lines", "event_order", "message_delta_usage"]) -> Verdict:
     ex = ctx.messages(_model(ctx), ctx.tag(), stream=True)
     require_2xx(ex)
     oracles = {"content_type": lambda: os_.content_type(ex.content_type),

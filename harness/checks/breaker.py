@@ -7,7 +7,7 @@ so the count of failures is exact whatever the gateway's retries do.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge
 from harness.checks.failover import fail_primary, trail
@@ -103,7 +103,7 @@ def opens(ctx: CheckContext, slot: int) -> Verdict:
 
 
 @check("breaker.after_cooldown")
-def after_cooldown(ctx: CheckContext, slot: int, outcome: str) -> Verdict:
+def after_cooldown(ctx: CheckContext, slot: int, outcome: Literal["trial", "success", "failure"]) -> Verdict:
     """outcome=trial: one request reaches the provider after the cooldown; success: it closes the
     breaker; failure: it reopens it at once (half-open breakers only)."""
     rig = _Rig(ctx, slot)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.failover import trail
@@ -41,7 +41,7 @@ def identical_hits(ctx: CheckContext) -> Verdict:
 
 
 @check("cache.varies_on")
-def varies_on(ctx: CheckContext, field: str) -> Verdict:
+def varies_on(ctx: CheckContext, field: Literal["model", "messages", "temperature"]) -> Verdict:
     """A request differing only in `field` (model, messages, temperature) is a miss."""
     c, model, tag = _setup(ctx)
     if field not in c.varies_on:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.checks.params import params_rule
 from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_answer
 from harness.oracles import errors as eo
 
@@ -28,7 +29,13 @@ def _raw(case: str, model: str) -> bytes:
     return json.dumps(body).replace('"MODEL"', json.dumps(model)).encode()
 
 
+def _known_case(params: dict) -> None:
+    if params.get("case") not in CASES:
+        raise ValueError(f"case: {params.get('case')!r} is not one of {', '.join(sorted(CASES))}")
+
+
 @check("errors.refused_cleanly")
+@params_rule(_known_case)
 def refused_cleanly(ctx: CheckContext, case: str) -> Verdict:
     model = ctx.model("openai")
     ex = ctx.gateway.request("POST", ctx.path("chat", model), raw=_raw(case, model))

@@ -1,6 +1,7 @@
 """OpenAI chat completions, non-streamed: shape, JSON mode, tool calls, end-to-end fidelity."""
 from __future__ import annotations
 
+from harness.checks.params import params_rule
 from harness.checks.base import CheckContext, Deviation, Verdict, check, judge, provider_usage, require_2xx
 from harness.oracles import openai_chat as oc
 
@@ -12,7 +13,13 @@ TIME_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
+def _known_oracle(params: dict) -> None:
+    if params.get("oracle") not in oc.SHAPE:
+        raise ValueError(f"oracle: {params.get('oracle')!r} is not one of {', '.join(sorted(oc.SHAPE))}")
+
+
 @check("openai_chat.shape")
+@params_rule(_known_oracle)
 def shape(ctx: CheckContext, oracle: str) -> Verdict:
     """One plain request; the named shape oracle judges the body."""
     ex = ctx.chat(ctx.model("openai"), ctx.tag())

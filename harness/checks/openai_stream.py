@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.checks.params import params_rule
 from harness.checks.base import CheckContext, Verdict, check, judge, provider_usage, require_2xx, require_answer
 from harness.checks.openai_chat import TIME_TOOL, WEATHER_TOOL
 from harness.client.http import Exchange
@@ -47,7 +48,13 @@ def content_type(ctx: CheckContext) -> Verdict:
 COMPLETENESS = {"single_finish_reason_last", "ends_with_done"}
 
 
+def _known_oracle(params: dict) -> None:
+    if params.get("oracle") not in ORACLES:
+        raise ValueError(f"oracle: {params.get('oracle')!r} is not one of {', '.join(sorted(ORACLES))}")
+
+
 @check("openai_stream.shape")
+@params_rule(_known_oracle)
 def shape(ctx: CheckContext, oracle: str, include_usage: bool = False) -> Verdict:
     model, tag = ctx.model("openai"), ctx.tag()
     ex = ctx.chat(model, tag, stream=True, **({"stream_options": {"include_usage": True}} if include_usage else {}))
