@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness import paths, yaml_strict
 from harness.config import ConfigError, _loc
+from harness.results.record import natural_key
 
 MATRICES = paths.MATRICES
 DEFAULT_DIR = MATRICES / "claims"
@@ -111,5 +112,6 @@ def _load_files(files: list[Path], directory: Path, known_checks: Optional[Check
     return claims
 
 
-def id_key(claim_id: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in claim_id[3:].split("."))
+def id_key(claim_id: str) -> tuple:
+    """The one sort order of ids (CM-2.9 before CM-2.10), shared with every record."""
+    return natural_key(claim_id)

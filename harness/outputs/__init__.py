@@ -34,5 +34,4 @@ def write_all(run: Run, out: Path, history: Optional[Path], stream_path: Optiona
     render.write(view, out)
     if history and stream_path:
         hist.save(history, run, stream_path)
-    view["paths"] = {name: out / name for name in ("report.md", "report.html", "results.json", "junit.xml")}
     return view
