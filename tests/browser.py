@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import websocket  # websocket-client
+
+from harness.world.processes import kill_group
 
 CANDIDATES = ("chromium", "chromium-browser")
 
@@ -44,19 +45,6 @@ def find_chromium() -> str | None:
         if path:
             return path
     return None
-
-
-def _kill_group(pgid: int, timeout: float = 5.0) -> None:
-    """SIGKILL a process group and wait (bounded) until none of it is left."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except PermissionError:   # only zombies left on some kernels; they are gone once reaped
-            pass
-        time.sleep(0.05)
 
 
 class Browser:
@@ -157,11 +145,7 @@ class Browser:
                 proc.wait(timeout=5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
-            _kill_group(proc.pid)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            kill_group(proc)
         log = getattr(self, "_log", None)
         if log is not None and not log.closed:
             log.close()

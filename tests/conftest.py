@@ -9,6 +9,7 @@ import pytest
 from harness.client.control import ProviderControl
 from harness.config import ProviderCfg
 from harness.world.mocks import start_mocks
+from harness.world.processes import exited_unasked
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # test equipment: tests/faulty_gateway.py
@@ -47,3 +48,17 @@ def browser():
         pytest.skip("chromium is not on PATH: run `bash ci/setup-browser.sh` (or apt-get install chromium)")
     with Browser(exe) as b:
         yield b
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test says which of its children (a gateway, the mocks) had died, how, and its log's end:
+    a proxy that vanished mid-module otherwise shows only as 'connection refused' in every later test."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for child in exited_unasked():
+            rc = child.proc.returncode
+            how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+            report.sections.append((f"{child.name} (pid {child.pid}) had exited: {how}",
+                                    child.log_tail(30) or "(no log)"))

@@ -3,11 +3,12 @@ the output kept for the error message."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
+
+from harness.world.processes import kill_group
 
 
 class RepoRunError(RuntimeError):
@@ -56,10 +57,7 @@ def run(args: Sequence[str], cwd: Path, timeout_s: float, env: Optional[Mapping[
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    kill_group(proc)
     proc.communicate()
 
 

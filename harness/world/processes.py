@@ -88,10 +88,10 @@ class Child:
                 try:
                     self.proc.wait(timeout=grace_s)
                 except subprocess.TimeoutExpired:
-                    _signal_group(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait(timeout=5)
-            # Grandchildren (uvicorn workers...) may remain in the group after the leader left.
-            _signal_group(self.proc.pid, signal.SIGKILL)
+                    pass
+            # SIGKILL for a leader that ignored SIGTERM, and for grandchildren (uvicorn workers...) that
+            # may remain in the group after the leader left.
+            kill_group(self.proc)
         finally:
             for stream in (self.proc.stdin, self.proc.stdout):
                 if stream:
@@ -116,6 +116,56 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The processes whose process group is `pgid` (from /proc/<pid>/stat, field 5)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry.name, "stat").read_bytes()
+            if int(stat[stat.rindex(b")") + 2:].split()[2]) == pgid:
+                members.append(int(entry.name))
+        except (OSError, ValueError, IndexError):   # gone while we looked
+            continue
+    return members
+
+
+def kill_group(proc: subprocess.Popen, timeout_s: float = 5.0) -> None:
+    """SIGKILL the process group `proc` leads (started with start_new_session) and wait, bounded,
+    until none of it is left.
+
+    `killpg` only while the leader is not reaped: once it is, and its group is empty, the kernel may
+    give its pid to a new process, and a new session leader (another test's gateway, say) has pgid ==
+    that pid. While any of our leftovers lives the pgid stays reserved, so a member whose pid is the
+    pgid itself is a newcomer, and then the group is not ours to kill."""
+    pgid = proc.pid
+    deadline = time.monotonic() + timeout_s
+    if proc.poll() is None:   # not reaped (alive or a zombie): the pid, and so the group id, is still ours
+        _signal_group(pgid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:   # stuck in the kernel (D state): nothing more a signal can do
+            return
+    while True:
+        members = _group_members(pgid)
+        if not members or pgid in members:
+            return
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
+
+
+def exited_unasked() -> list[Child]:
+    """Children that ended although nobody stopped them (a gateway that crashed or was killed)."""
+    return [c for c in list(_live) if not c.alive()]
 
 
 def stop_all() -> None:
