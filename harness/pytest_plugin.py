@@ -152,8 +152,14 @@ class ClaimFile(pytest.File):
         for claim in catalog.load_file(self.path):
             if not selection.wants(claim.id, claim.lane, claim.test, claim.claim):
                 continue
-            item = ClaimItem.from_parent(self, name=f"{claim.test}[{claim.id}]", claim=claim)
-            if claim.group:   # with --dist loadgroup, one worker runs the whole group in order
+            name = f"{claim.test}[{claim.id}]"
+            if claim.group:
+                # With --dist loadgroup, one worker runs the whole group in order. xdist reads the group
+                # from a nodeid ending in `@group`; its own marker handling writes `item._nodeid`, which
+                # pytest 9 no longer reads, so the name carries it (the marker stays for -m and older xdist).
+                name += f"@{claim.group}"
+            item = ClaimItem.from_parent(self, name=name, claim=claim)
+            if claim.group:
                 item.add_marker(pytest.mark.xdist_group(claim.group))
             yield item
 

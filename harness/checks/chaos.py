@@ -146,9 +146,8 @@ def _exclusive(ctx: CheckContext) -> Iterator[float]:
     """Holds the fault proxy for one scenario, across processes (xdist workers); yields how long it
     waited. Scenarios share the proxy's links and the chaos model, so two at once blame each
     other's faults on the gateway (a reset of one scenario failing another's requests at once).
-    `group: chaos` alone does not prevent it: with pytest 9, xdist 3.8's --dist loadgroup leaves
-    the group unapplied (it sets `item._nodeid`, which pytest 9 no longer reads) and spreads the
-    group over the workers; nor does a plain `pytest -n` over the catalog."""
+    `group: chaos` sends them to one worker under `--dist loadgroup` (the harness's own run); the lock
+    also holds under any other distribution, a plain `pytest -n` over the catalog say."""
     if ctx.chaos is None:   # no fault proxy: nothing shared
         yield 0.0
         return
