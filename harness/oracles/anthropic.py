@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from harness.client.sse import SSEEvent
-from harness.oracles.common import Violations, get, is_int, short
+from harness.oracles.common import JSON_ERRORS, Violations, get, is_int, is_one_of, list_or_empty, short
 
 STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"}
 
@@ -29,7 +29,7 @@ def message_shape(obj: Any) -> Violations:
                 out.append(f"content[{i}].text should be a string, got {short(get(b, 'text'))}")
             elif get(b, "type") not in ("text", "tool_use", "thinking", "redacted_thinking"):
                 out.append(f"content[{i}].type is not a known block type: {short(get(b, 'type'))}")
-    if obj.get("stop_reason") not in STOP_REASONS:
+    if not is_one_of(obj.get("stop_reason"), STOP_REASONS):
         out.append(f"stop_reason should be one of {sorted(STOP_REASONS)}, got {short(obj.get('stop_reason'))}")
     u = obj.get("usage")
     for k in ("input_tokens", "output_tokens"):
@@ -39,7 +39,8 @@ def message_shape(obj: Any) -> Violations:
 
 
 def text(obj: Any) -> str:
-    return "".join(b.get("text", "") for b in (get(obj, "content") or []) if get(b, "type") == "text")
+    return "".join(get(b, "text") for b in list_or_empty(get(obj, "content"))
+                   if get(b, "type") == "text" and isinstance(get(b, "text"), str))
 
 
 def parse(events: list[SSEEvent]) -> list[tuple[SSEEvent, Any]]:
@@ -47,7 +48,7 @@ def parse(events: list[SSEEvent]) -> list[tuple[SSEEvent, Any]]:
     for ev in events:
         try:
             out.append((ev, json.loads(ev.data)))
-        except ValueError:
+        except JSON_ERRORS:
             out.append((ev, None))
     return out
 
@@ -107,11 +108,12 @@ def message_delta_usage(events: list[SSEEvent]) -> Violations:
     out = get(deltas[0], "usage", "output_tokens")
     if not (is_int(out) and out > 0):
         return [f"message_delta.usage.output_tokens should be a positive integer, got {short(out)}"]
-    if get(deltas[0], "delta", "stop_reason") not in STOP_REASONS:
+    if not is_one_of(get(deltas[0], "delta", "stop_reason"), STOP_REASONS):
         return [f"message_delta.delta.stop_reason should be a stop reason, got {short(get(deltas[0], 'delta', 'stop_reason'))}"]
     return []
 
 
 def stream_text(events: list[SSEEvent]) -> str:
-    return "".join(get(d, "delta", "text") or "" for _, d in parse(events)
-                   if get(d, "type") == "content_block_delta" and get(d, "delta", "type") == "text_delta")
+    return "".join(get(d, "delta", "text") for _, d in parse(events)
+                   if get(d, "type") == "content_block_delta" and get(d, "delta", "type") == "text_delta"
+                   and isinstance(get(d, "delta", "text"), str))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from harness.oracles.common import Violations, get, short
+from harness.oracles.common import Violations, get, list_or_empty, short
 
 
 def list_shape(obj: Any) -> Violations:
@@ -22,7 +22,7 @@ def list_shape(obj: Any) -> Violations:
 
 
 def ids(obj: Any) -> list[str]:
-    return [m["id"] for m in (get(obj, "data") or []) if isinstance(get(m, "id"), str)]
+    return [m["id"] for m in list_or_empty(get(obj, "data")) if isinstance(get(m, "id"), str)]
 
 
 def lists_all(obj: Any, expected: Iterable[str], what: str = "configured model") -> Violations:

@@ -5,7 +5,8 @@ import json
 import time
 from typing import Any, Optional
 
-from harness.oracles.common import Violations, get, is_int, short, usage_adds_up
+from harness.oracles.common import (JSON_ERRORS, Violations, all_distinct, get, is_int, is_one_of, short,
+                                    usage_adds_up)
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
@@ -25,8 +26,9 @@ def created(obj: Any, now: Optional[float] = None, skew_s: float = 3600) -> Viol
     v, now = get(obj, "created"), now or time.time()
     if not is_int(v):
         return [f"created should be an integer Unix time in seconds, got {short(v)}"]
-    if abs(v - now) > skew_s:
-        return [f"created {v} is {v - now:+.0f}s away from now (seconds expected, not ms)"]
+    off = v - round(now)   # in integers: a float overflows on a gateway's 10**400
+    if abs(off) > skew_s:
+        return [f"created {v} is {off:+d}s away from now (seconds expected, not ms)"]
     return []
 
 
@@ -62,14 +64,19 @@ def choices_message(obj: Any) -> Violations:
 
 
 def finish_reason(obj: Any, expected: Optional[str] = None) -> Violations:
+    choices = get(obj, "choices")
+    if not choices:
+        return ["no choices to read finish_reason from"]
+    if not isinstance(choices, list):
+        return [f"choices should be a list to read finish_reason from, got {short(choices)}"]
     out: Violations = []
-    for i, ch in enumerate(get(obj, "choices") or []):
+    for i, ch in enumerate(choices):
         fr = get(ch, "finish_reason")
-        if fr not in FINISH_REASONS:
+        if not is_one_of(fr, FINISH_REASONS):
             out.append(f"choices[{i}].finish_reason should be one of {sorted(FINISH_REASONS)}, got {short(fr)}")
         elif expected and fr != expected:
             out.append(f"choices[{i}].finish_reason should be {expected!r}, got {fr!r}")
-    return out or ([] if get(obj, "choices") else ["no choices to read finish_reason from"])
+    return out
 
 
 def usage_totals(obj: Any) -> Violations:
@@ -82,8 +89,10 @@ def json_content(obj: Any) -> Violations:
         return [f"JSON mode: choices[0].message.content should be a string, got {short(content)}"]
     try:
         parsed = json.loads(content)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return [f"JSON mode: content is not valid JSON ({exc.msg} at {exc.pos}): {short(content)}"]
+    except JSON_ERRORS as exc:   # nested too deep, or an integer too long: no .msg to quote
+        return [f"JSON mode: content could not be decoded ({exc}): {short(content)}"]
     return [] if isinstance(parsed, dict) else [f"JSON mode: content should be a JSON object, got {short(parsed)}"]
 
 
@@ -93,12 +102,10 @@ def tool_calls_shape(obj: Any, expected_names: Optional[list[str]] = None) -> Vi
     if not isinstance(calls, list) or not calls:
         return [f"choices[0].message.tool_calls should be a non-empty list, got {short(calls)}"]
     out: Violations = []
-    ids = set()
     for i, c in enumerate(calls):
         where = f"tool_calls[{i}]"
         if not (isinstance(get(c, "id"), str) and get(c, "id")):
             out.append(f"{where}.id should be a non-empty string, got {short(get(c, 'id'))}")
-        ids.add(get(c, "id"))
         if get(c, "type") != "function":
             out.append(f"{where}.type should be 'function', got {short(get(c, 'type'))}")
         if not isinstance(get(c, "function", "name"), str):
@@ -109,9 +116,9 @@ def tool_calls_shape(obj: Any, expected_names: Optional[list[str]] = None) -> Vi
         else:
             try:
                 json.loads(args)
-            except ValueError:
+            except JSON_ERRORS:
                 out.append(f"{where}.function.arguments is not valid JSON: {short(args)}")
-    if len(ids) != len(calls):
+    if not all_distinct([get(c, "id") for c in calls]):
         out.append("tool_calls ids are not distinct")
     if get(obj, "choices", 0, "finish_reason") != "tool_calls":
         out.append(f"finish_reason should be 'tool_calls' with tool calls, got {short(get(obj, 'choices', 0, 'finish_reason'))}")

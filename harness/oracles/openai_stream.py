@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from harness.client.sse import SSEEvent
-from harness.oracles.common import Violations, get, short, usage_adds_up
+from harness.oracles.common import JSON_ERRORS, Violations, all_distinct, get, list_or_empty, short, usage_adds_up
 
 
 @dataclass
@@ -28,7 +28,7 @@ def parse(events: list[SSEEvent]) -> Stream:
             continue
         try:
             obj = json.loads(ev.data)
-        except ValueError:
+        except JSON_ERRORS:
             obj = None
         if isinstance(obj, dict):
             s.chunks.append(obj)
@@ -108,7 +108,7 @@ def no_usage(s: Stream) -> Violations:
 
 def text(s: Stream) -> str:
     return "".join(
-        ch["delta"]["content"] for c in s.chunks for ch in (c.get("choices") or [])
+        ch["delta"]["content"] for c in s.chunks for ch in list_or_empty(c.get("choices"))
         if isinstance(get(ch, "delta", "content"), str)
     )
 
@@ -117,14 +117,17 @@ def tool_calls(s: Stream) -> dict[int, dict[str, Any]]:
     """Reassembled tool calls by index: {index: {id, name, arguments, fragments}}."""
     calls: dict[int, dict[str, Any]] = {}
     for c in s.chunks:
-        for ch in c.get("choices") or []:
-            for d in get(ch, "delta", "tool_calls") or []:
+        for ch in list_or_empty(c.get("choices")):
+            for d in list_or_empty(get(ch, "delta", "tool_calls")):
                 idx = get(d, "index")
+                if isinstance(idx, (list, dict)):
+                    idx = short(idx)   # unhashable; its text keys the call, and is still no integer index
                 call = calls.setdefault(idx, {"id": None, "name": None, "arguments": "", "fragments": []})
                 call["fragments"].append(d)
                 call["id"] = call["id"] or get(d, "id")
                 call["name"] = call["name"] or get(d, "function", "name")
-                call["arguments"] += get(d, "function", "arguments") or ""
+                args = get(d, "function", "arguments")
+                call["arguments"] += args if isinstance(args, str) else ""   # tool_call_deltas reports the rest
     return calls
 
 
@@ -142,9 +145,13 @@ def tool_call_deltas(s: Stream) -> Violations:
             out.append(f"tool call {idx}: first fragment has no id: {short(first)}")
         if not get(first, "function", "name"):
             out.append(f"tool call {idx}: first fragment has no function.name: {short(first)}")
+        odd = [f for f in call["fragments"] if get(f, "function", "arguments") is not None
+               and not isinstance(get(f, "function", "arguments"), str)]
+        if odd:
+            out.append(f"tool call {idx}: arguments fragment is not a string: {short(odd[0])}")
         try:
             json.loads(call["arguments"])
-        except ValueError:
+        except JSON_ERRORS:
             out.append(f"tool call {idx}: reassembled arguments are not valid JSON: {short(call['arguments'])}")
     return out
 
@@ -155,14 +162,14 @@ def parallel_indexes(s: Stream, expected: int = 2) -> Violations:
     out: Violations = []
     if len(calls) != expected:
         out.append(f"expected {expected} tool calls with distinct indexes, got indexes {sorted(calls, key=str)}")
-    if len(set(ids)) != len(ids):
+    if not all_distinct(ids):
         out.append(f"parallel tool calls share ids: {ids}")
     return out
 
 
 def finish_reason_value(s: Stream) -> Optional[str]:
     for c in s.chunks:
-        for ch in c.get("choices") or []:
+        for ch in list_or_empty(c.get("choices")):
             if get(ch, "finish_reason") is not None:
                 return ch["finish_reason"]
     return None

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from harness.client.sse import SSEEvent
-from harness.oracles.common import Violations, get, short, usage_adds_up
+from harness.oracles.common import JSON_ERRORS, Violations, get, is_int, list_or_empty, short, usage_adds_up
 
 
 def response_shape(obj: Any) -> Violations:
@@ -24,8 +24,9 @@ def response_shape(obj: Any) -> Violations:
 
 
 def text(obj: Any) -> str:
-    return "".join(p.get("text", "") for item in (get(obj, "output") or []) if get(item, "type") == "message"
-                   for p in (get(item, "content") or []) if get(p, "type") == "output_text")
+    return "".join(get(p, "text") for item in list_or_empty(get(obj, "output")) if get(item, "type") == "message"
+                   for p in list_or_empty(get(item, "content"))
+                   if get(p, "type") == "output_text" and isinstance(get(p, "text"), str))
 
 
 def stream_events(events: list[SSEEvent]) -> Violations:
@@ -36,7 +37,7 @@ def stream_events(events: list[SSEEvent]) -> Violations:
     for i, ev in enumerate(events):
         try:
             d = json.loads(ev.data)
-        except ValueError:
+        except JSON_ERRORS:
             out.append(f"event {i} data is not JSON: {short(ev.data)}")
             continue
         datas.append(d)
@@ -48,22 +49,27 @@ def stream_events(events: list[SSEEvent]) -> Violations:
     if not types or types[-1] != "response.completed":
         out.append(f"last event should be response.completed, got {short(types[-1:])}")
     seqs = [get(d, "sequence_number") for d in datas if get(d, "sequence_number") is not None]
-    if seqs and seqs != sorted(seqs):
+    if not all(is_int(n) for n in seqs):
+        out.append(f"sequence_number values should be integers, got {short(seqs)}")
+    elif seqs != sorted(seqs):
         out.append("sequence_number values are not increasing")
-    deltas = "".join(get(d, "delta") or "" for d in datas if get(d, "type") == "response.output_text.delta")
+    deltas = _deltas(datas)
     final = text(get(datas[-1], "response")) if datas else ""
     if final and deltas != final:
         out.append(f"text deltas {short(deltas)} do not add up to the completed text {short(final)}")
     return out[:6]
 
 
+def _deltas(datas: list[Any]) -> str:
+    return "".join(get(d, "delta") for d in datas
+                   if get(d, "type") == "response.output_text.delta" and isinstance(get(d, "delta"), str))
+
+
 def stream_text(events: list[SSEEvent]) -> str:
-    out = []
+    datas = []
     for ev in events:
         try:
-            d = json.loads(ev.data)
-        except ValueError:
+            datas.append(json.loads(ev.data))
+        except JSON_ERRORS:
             continue
-        if get(d, "type") == "response.output_text.delta":
-            out.append(get(d, "delta") or "")
-    return "".join(out)
+    return _deltas(datas)
