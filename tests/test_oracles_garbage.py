@@ -393,3 +393,11 @@ def test_valid_samples_pass_so_the_garbage_is_near_miss():
     anthropic = to_events(*STREAMS["anthropic"])
     assert ao.event_order(anthropic) + ao.event_lines_match(anthropic) + ao.message_delta_usage(anthropic) == []
     assert ro.stream_events(to_events(*STREAMS["responses"])) == []
+
+
+def test_a_body_nested_too_deep_for_the_parser_is_not_json_to_the_client():
+    """Before any oracle sees it: the client's own parse of a hostile body never raises."""
+    from harness.client.http import Exchange
+    ex = Exchange("POST", "/v1/chat/completions", None)
+    ex.body = b"[" * 100_000 + b"]" * 100_000
+    assert ex.json() is None

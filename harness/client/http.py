@@ -40,7 +40,7 @@ class Exchange:
         """The parsed body, or None when it is not JSON (the oracle then reports that)."""
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: JSON nested ~1000 deep
             return None
 
     @property
