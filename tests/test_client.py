@@ -44,9 +44,13 @@ def test_cut_stream_is_an_error_with_the_events_so_far(mocks):
 
 
 def test_connection_refused_is_an_error(mocks):
-    from harness.world.processes import free_port
-    client = GatewayClient(f"http://127.0.0.1:{free_port()}", None, None, connect_s=1)
-    ex = client.request("GET", "/v1/models")
+    from harness.world.processes import RefusingPort
+    dead = RefusingPort()
+    try:
+        client = GatewayClient(f"http://127.0.0.1:{dead.port}", None, None, connect_s=1)
+        ex = client.request("GET", "/v1/models")
+    finally:
+        dead.close()
     assert ex.error and ex.status is None
 
 

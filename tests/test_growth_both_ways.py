@@ -19,7 +19,7 @@ from harness.client.http import GatewayClient
 from harness.config import ProviderCfg, parse
 from harness.paths import MATRICES
 from harness.world.mocks import start_mocks
-from harness.world.processes import free_port
+from harness.world.processes import RefusingPort
 
 KEY = "sk-good-key-1234567"
 FILES = ("05-provider-client-errors.yaml", "05-streamed-resilience.yaml", "05-odd-streams.yaml",
@@ -118,9 +118,11 @@ def world(tmp_path_factory):
     child, ports = start_mocks([ProviderCfg(name=n, kind="openai") for n in ("oa", "ob", "oc")]
                                + [ProviderCfg(name="an", kind="anthropic")], tmp_path_factory.mktemp("mocks"))
     urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-    urls["dead"] = f"http://127.0.0.1:{free_port()}"
+    dead = RefusingPort()   # held: a port merely free now could be bound by a later server, and answer
+    urls["dead"] = f"http://127.0.0.1:{dead.port}"
     yield urls
     child.stop(grace_s=3)
+    dead.close()
 
 
 def harness_config(gateway_url: str):

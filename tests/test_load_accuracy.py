@@ -222,3 +222,29 @@ def test_requests_of_the_warm_up_run_but_leave_no_figure(scripted):
     assert c["warmup"] >= 4 and c["started"] == c["requests"] == t["ttft"]["count"] > 0, c
     assert result["locust"]["requests"] == c["warmup"] + c["requests"]   # locust's own stats see them all
     assert not [k for k in c if k.startswith("error")], c
+
+
+def test_a_fan_whose_streams_never_finished_is_no_figure_and_fails_its_gate(mocks):
+    """Two fans of four streams; the provider stalls the first two streams it serves after their
+    first chunk, then cuts them. That fan leaves no `fan` figure (the time of the streams that did
+    finish would flatter it), the counts say how many streams of how many finished, and a fan gate
+    FAILs with that reason instead of passing on the one complete fan."""
+    from harness.config import Gate, load
+    from harness.load.lane import gates
+    oa = mocks["oa"]
+    oa.clear_script()
+    oa.script(times=2, stall_after_chunks=1, stall_ms=300, close_after_stall=True)
+    oa.script(tokens=3)
+    try:
+        profile = Profile(name="fan-cut", user="FanoutStreamUser", users=1, spawn_rate=1, fanout=4, duration_s=5,
+                          max_requests=2)
+        result = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "m", auth=None)
+    finally:
+        oa.clear_script()
+    t, c = result["table"], result["counts"]
+    assert t["fan"]["count"] == t["fan_ttft"]["count"] == 1, (t.get("fan"), t.get("fan_ttft"))
+    fans = [c.get(k) for k in ("fans", "fans_incomplete", "fan_streams", "fan_streams_finished")]
+    assert fans == [2, 1, 8, 6], c
+    cfg = load(None)[0].model_copy(update={"gates": [Gate(metric="fan", percentile=99, max_ms=60_000)]})
+    [gate] = gates(cfg, result, "fan-cut")
+    assert gate["status"] == "FAIL" and "2 of 8 streams never finished" in gate["reason"], gate

@@ -1,15 +1,20 @@
 """kill_group: what is left of a child's process group dies, and nobody else's group does, even when
 the kernel has handed the reaped leader's pid to a new session leader (pid_max is 32768 on CI boxes,
-and a long test run wraps it)."""
+and a long test run wraps it). Also: spawn_ready reads only whole READY lines, and a RefusingPort
+refuses connections and cannot be taken while it is held."""
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness.world.processes import Child, kill_group
+import pytest
+
+from harness.world.processes import Child, RefusingPort, StartError, _live, kill_group, spawn_ready
 
 
 def _state(pid: int) -> str | None:
@@ -89,3 +94,58 @@ def test_a_failed_test_names_the_child_that_died_under_it(tmp_path):
     assert "1 failed, 1 passed" in r.stdout, r.stdout + r.stderr
     assert "gateway (pid " in r.stdout and "had exited: exit code 3" in r.stdout, r.stdout
     assert "last words" in r.stdout
+
+
+# A READY line in two writes, 0.3 s apart, its newline last: the first read sees half of it.
+_SPLIT_READY = """
+import sys, time
+out = sys.stdout.buffer
+out.write(b'READY {"ports": {"oa": 4'); out.flush()
+time.sleep(0.3)
+out.write(b'1001, "an": 41002}}'); out.flush()
+time.sleep(0.3)
+out.write(b'\\n'); out.flush()
+time.sleep(60)
+"""
+
+
+def test_a_ready_line_split_across_reads_is_read_whole(tmp_path):
+    child, info = spawn_ready("split", [sys.executable, "-c", _SPLIT_READY], tmp_path / "split.log", timeout_s=20)
+    try:
+        assert info == {"ports": {"oa": 41001, "an": 41002}}
+    finally:
+        child.stop(grace_s=2)
+
+
+def test_a_last_ready_line_without_newline_counts_once_the_child_exits(tmp_path):
+    script = "import sys; sys.stdout.write('READY {\"ports\": {\"oa\": 41001}}')"
+    child, info = spawn_ready("unterminated", [sys.executable, "-c", script], tmp_path / "u.log", timeout_s=20)
+    child.stop(grace_s=2)
+    assert info == {"ports": {"oa": 41001}}
+
+
+def test_a_ready_line_that_is_not_json_is_a_start_error_and_the_child_is_stopped(tmp_path):
+    script = "import time; print('READY {oops', flush=True); time.sleep(60)"
+    with pytest.raises(StartError, match="said READY with something that is not JSON") as e:
+        spawn_ready("garbled", [sys.executable, "-c", script], tmp_path / "g.log", timeout_s=20)
+    assert not [c for c in _live if c.name == "garbled"], e.value   # stopped, not left to the atexit hook
+
+
+def _bind(port: int) -> None:
+    """Binds the port the way a server does (SO_REUSEADDR set), then lets it go."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+
+
+def test_a_refusing_port_refuses_and_stays_ours_until_closed():
+    held = RefusingPort()
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", held.port), timeout=2).close()
+        with pytest.raises(OSError) as taken:   # no later server can take it and start answering
+            _bind(held.port)
+        assert taken.value.errno == errno.EADDRINUSE
+    finally:
+        held.close()
+    _bind(held.port)   # let go once closed

@@ -14,7 +14,7 @@ from harness.client.control import ProviderControl
 from harness.client.http import GatewayClient
 from harness.config import parse
 from harness.world.mocks import start_mocks
-from harness.world.processes import free_port
+from harness.world.processes import RefusingPort
 from harness.config import ProviderCfg
 
 KEY, REVOKED, EXPIRED = "sk-good-key-1234567", "sk-revoked-key-1234567", "sk-expired-key-1234567"
@@ -69,9 +69,11 @@ def world(tmp_path_factory):
     child, ports = start_mocks([ProviderCfg(name=n, kind="openai") for n in ("oa", "ob", "oc")],
                                tmp_path_factory.mktemp("mocks"))
     urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-    urls["dead"] = f"http://127.0.0.1:{free_port()}"
+    dead = RefusingPort()   # held: a port merely free now could be bound by a later server, and answer
+    urls["dead"] = f"http://127.0.0.1:{dead.port}"
     yield urls
     child.stop(grace_s=3)
+    dead.close()
 
 
 def harness_config(gateway_url: str, urls: dict[str, str]):

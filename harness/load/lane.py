@@ -68,6 +68,15 @@ def _what_happened(run: dict[str, Any]) -> str:
             + (f" {kinds}" if kinds else "") + f", {t['unfinished']} never finished")
 
 
+def _incomplete_fans(run: dict[str, Any]) -> str:
+    """Why a fan gate fails when some fans had streams that never finished: a fan is as slow as its
+    slowest stream, so without it there is no time for that fan, and leaving it out flatters."""
+    c = run["counts"]
+    streams, finished = c.get("fan_streams", 0), c.get("fan_streams_finished", 0)
+    return (f"{streams - finished} of {streams} streams never finished (failed, cut or still running when "
+            f"the fan gave up), in {c['fans_incomplete']} of {c.get('fans', 0)} fans; only complete fans are timed")
+
+
 def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None,
           floor: Optional[dict[str, Any]] = None, share: float = load_floor.DEFAULT_SHARE) -> list[dict[str, Any]]:
     """The gates of harness.yaml that apply to this profile, each with its verdict. A request that
@@ -93,6 +102,9 @@ def gates(cfg: HarnessConfig, gw: dict[str, Any], profile: Optional[str] = None,
             if t["completed"] == 0:
                 out.append({"id": gid, "gate": name, "value": None, "status": "FAIL",
                             "reason": f"nothing completed through the gateway ({_what_happened(gw)})"})
+                continue
+            if g.metric == "fan" and gw["counts"].get("fans_incomplete"):
+                out.append({"id": gid, "gate": name, "value": None, "status": "FAIL", "reason": _incomplete_fans(gw)})
                 continue
             if row is None or key not in row:
                 out.append({"id": gid, "gate": name, "value": None, "status": "UNSUPPORTED",

@@ -437,20 +437,30 @@ class OpenStreamUser(WireUser):
 class FanoutStreamUser(WireUser):
     """One logical request fans out to `fanout` concurrent streams (an agent's parallel calls);
     `fan` is the time until the slowest of them is done and `fan_ttft` until the last of them has
-    its first token (only fans whose streams all completed), so p95/p99 are taken across the fan."""
+    its first token, so p95/p99 are taken across the fan. Only fans whose streams all completed
+    have these figures; the counts say how many streams of how many finished (`fan_streams`,
+    `fan_streams_finished`, `fans_incomplete`), and a fan gate with incomplete fans fails."""
     @task
     def fan(self) -> None:
         _take_request()
         _sent(self.due)
         t0 = time.perf_counter()
+        n = SPEC.get("fanout", 4)
         # A connection per stream of the fan: they run at once.
-        jobs = [gevent.spawn(_stream_once, self, time.perf_counter(), None, None, i) for i in range(SPEC.get("fanout", 4))]
+        jobs = [gevent.spawn(_stream_once, self, time.perf_counter(), None, None, i) for i in range(n)]
         gevent.joinall(jobs, timeout=SPEC.get("timeout_s", 60))
-        LOCAL.record("fan", time.perf_counter() - t0)
-        ttfts = [j.value for j in jobs]
-        if ttfts and all(t is not None for t in ttfts):
-            LOCAL.record("fan_ttft", max(ttfts))
+        end = time.perf_counter()
+        # The completed streams' TTFTs: one that failed, was cut or is still running has none.
+        ttfts = [j.value for j in jobs if j.value is not None]
         LOCAL.count("fans")
+        LOCAL.count("fan_streams", n)
+        LOCAL.count("fan_streams_finished", len(ttfts))
+        if len(ttfts) < n:
+            # Timed by the streams that did finish, the fan would look faster than it was.
+            LOCAL.count("fans_incomplete")
+        else:
+            LOCAL.record("fan", end - t0)
+            LOCAL.record("fan_ttft", max(ttfts))
         self.due = time.perf_counter() + SPEC.get("think_s", 0)
 
 

@@ -33,6 +33,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+class RefusingPort:
+    """A port that refuses connections for as long as we hold it: bound, never listened on (Linux
+    answers a connect with ECONNREFUSED), and not ours to lose. A port taken with free_port() and
+    let go can be bound by any later server, and then it answers. No SO_REUSEADDR on purpose: with
+    it, a server that sets it too (uvicorn, Go's net) could bind the same port beside us."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._sock.bind((host, port))
+        except OSError:
+            self._sock.close()
+            raise
+        self.port: int = self._sock.getsockname()[1]
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -195,20 +214,47 @@ def install_signal_handlers() -> None:
 def spawn_ready(name: str, argv: list[str], log_path: Path, timeout_s: float) -> tuple[Child, dict]:
     """Starts a child that prints `READY {json}` once it listens; returns it and that JSON."""
     child = Child(name, argv, log_path=log_path, pipe_stdout=True)
-    assert child.proc.stdout is not None
+    try:
+        info = _await_ready(child, timeout_s)
+    except BaseException:   # Ctrl-C, or a READY line that is not JSON: the child must not outlive us
+        child.stop(grace_s=2)
+        raise
+    if info is None:
+        child.stop(grace_s=2)
+        raise StartError(f"{name} did not start within {timeout_s:.0f}s: {child.log_tail(5) or 'no output'}")
+    return child, info
+
+
+def _await_ready(child: Child, timeout_s: float) -> Optional[dict]:
+    """The JSON of the child's READY line, or None if it does not come in time. Only whole lines
+    count: a line can arrive in several reads, its newline last, and half a line is half a JSON.
+    Once the child has exited, its last line counts without a newline too."""
+    out = child.proc.stdout
+    assert out is not None
     deadline = time.monotonic() + timeout_s
-    buf = b""
+    tail = b""   # the line still waiting for its newline
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([child.proc.stdout], [], [], 0.2)
-        if ready:
-            chunk = child.proc.stdout.read1(4096)  # type: ignore[union-attr]
-            if not chunk:
-                break
-            buf += chunk
-            for line in buf.splitlines():
-                if line.startswith(b"READY "):
-                    return child, json.loads(line[6:])
-        elif not child.alive():
-            break
-    child.stop(grace_s=2)
-    raise StartError(f"{name} did not start within {timeout_s:.0f}s: {child.log_tail(5) or 'no output'}")
+        # Looked at before select: whatever an exited child wrote is in the pipe by now.
+        exited = not child.alive()
+        ready, _, _ = select.select([out], [], [], 0 if exited else 0.2)
+        if not ready:
+            if exited:
+                return _ready_json(child, tail)
+            continue
+        chunk = out.read1(4096)  # type: ignore[union-attr]
+        if not chunk:   # end of output: the child closed it or exited
+            return _ready_json(child, tail)
+        *lines, tail = (tail + chunk).split(b"\n")
+        for line in lines:
+            if line.startswith(b"READY "):
+                return _ready_json(child, line)
+    return None
+
+
+def _ready_json(child: Child, line: bytes) -> Optional[dict]:
+    if not line.startswith(b"READY "):
+        return None
+    try:
+        return json.loads(line[6:])
+    except ValueError:
+        raise StartError(f"{child.name} said READY with something that is not JSON: {line[:200]!r}") from None

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from harness.config import HarnessConfig
+from harness.config import HarnessConfig, ProviderCfg
 from harness.secrets import Redactor
 from harness.world.gateway import start_gateway
 from harness.world.fault_proxy import start_fault_proxy
 from harness.world.mocks import start_mocks
-from harness.world.processes import Child, free_port
+from harness.world.processes import Child, RefusingPort, StartError
 
 WORLD_ENV = "HARNESS_WORLD"
 
@@ -58,6 +58,7 @@ class World:
         os.chmod(self.workdir, 0o700)
         self.log_dir = log_dir
         self._children: list[Child] = []
+        self._refusing: list[RefusingPort] = []   # the ports of providers that refuse connections
         self.info: Optional[WorldInfo] = None
         self.info_path = self.workdir / "world.json"
         self._chaos = None
@@ -79,8 +80,8 @@ class World:
         mocks, ports = start_mocks(live, self.workdir, seed=self.seed)
         self._children.append(mocks)
         for p in self.cfg.providers:
-            if p.refuses_connections:   # reserved, never bound: connecting to it is refused
-                ports[p.name] = p.port or free_port()
+            if p.refuses_connections:
+                ports[p.name] = self._hold_refusing_port(p)
         providers = {p.name: {"kind": p.kind, "name": p.name, "url": f"http://127.0.0.1:{ports[p.name]}",
                               "control_url": f"http://127.0.0.1:{ports[p.name]}",
                               "refuses_connections": p.refuses_connections} for p in self.cfg.providers}
@@ -103,6 +104,17 @@ class World:
                               str(self.coverage_dir) if rc else None)
         self.info.save(self.info_path)
         return self.info
+
+    def _hold_refusing_port(self, p: ProviderCfg) -> int:
+        """Bound and never listened on until the world stops: connecting is refused all run long,
+        and no server started later (the gateway's, another test's) can take the port."""
+        try:
+            held = RefusingPort(port=p.port)
+        except OSError as exc:
+            raise StartError(f"provider {p.name!r}: port {p.port} (providers[].port) should refuse connections, "
+                             f"but cannot be held: {exc.strerror}") from None
+        self._refusing.append(held)
+        return held.port
 
     def _start_chaos(self, providers: dict[str, dict[str, Any]], ports: dict[str, int]) -> tuple[Optional[str], dict[str, str]]:
         """Puts the fault proxy between the gateway and the chosen providers: the gateway's config
@@ -151,6 +163,9 @@ class World:
         for child in reversed(self._children):
             child.stop(grace_s=grace)
         self._children.clear()
+        for held in self._refusing:   # only now: while the gateway ran, those providers had to keep refusing
+            held.close()
+        self._refusing.clear()
         if self.log_dir:  # keep the logs, with every secret we know of removed
             self.log_dir.mkdir(parents=True, exist_ok=True)
             extra = [self.workdir / rel for rel in (self.cfg.target.start.logs if self.cfg.target.start else [])]
