@@ -13,7 +13,7 @@ from harness.results.record import natural_key
 
 MATRICES = paths.MATRICES
 DEFAULT_DIR = MATRICES / "claims"
-LANE_DIRS = ("claims", "chaos")   # the subdirectories of matrices/ that hold claims
+LANE_DIRS = ("claims", "chaos", "process")   # the subdirectories of matrices/ that hold claims
 RISKS = ("revenue", "reliability", "conformance", "security")
 
 
@@ -58,15 +58,20 @@ def load_file(path: Path) -> list[Claim]:
     return sf.claims
 
 
-def claim_dirs(matrices: Path = MATRICES) -> list[Path]:
-    return [matrices / d for d in LANE_DIRS if (matrices / d).is_dir()]
+def claim_dirs(matrices: Path = MATRICES, dirs: tuple[str, ...] = LANE_DIRS) -> list[Path]:
+    return [matrices / d for d in dirs if (matrices / d).is_dir()]
+
+
+def ids_in(matrices: Path, dirs: tuple[str, ...]) -> set[str]:
+    """The ids of the claims filed under these subdirectories of matrices/ (a lane's share)."""
+    return {c.id for d in claim_dirs(matrices, dirs) for f in sorted(d.glob("*.yaml")) for c in load_file(f)}
 
 
 Checks = Union[set[str], Mapping[str, Callable[..., Any]]]   # names, or the registry (params validated too)
 
 
 def load_all(matrices: Path = MATRICES, known_checks: Optional[Checks] = None) -> list[Claim]:
-    """Every claim of every lane under matrices/ (claims/, chaos/), ids unique across them."""
+    """Every claim of every lane under matrices/ (claims/, chaos/, process/), ids unique across them."""
     files = [f for d in claim_dirs(matrices) for f in sorted(d.glob("*.yaml"))]
     return _load_files(files, matrices, known_checks)
 

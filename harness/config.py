@@ -292,6 +292,12 @@ class RequestId(_Strict):
     forwarded: Optional[bool] = None         # it reaches the provider in the same header (None: not promised)
 
 
+class ProcessPromise(_Strict):
+    """What the gateway promises of its own process, judged by killing it (the harness must have started it)."""
+    drains_on_sigterm: bool = False   # SIGTERM: requests in flight complete, then it exits
+    drain_timeout_s: float = Field(30.0, gt=0)   # ...and it exits within this of the signal
+
+
 class Promises(_Strict):
     """What the gateway says it does. Checks read their numbers from here, never from code."""
     fallbacks: dict[str, list[str]] = {}
@@ -320,6 +326,7 @@ class Promises(_Strict):
     routing: dict[str, RoutingGroup] = {}    # model -> the deployments behind it and how one is chosen
     aliases: Aliases = Aliases()
     request_id: Optional[RequestId] = None
+    process: ProcessPromise = ProcessPromise()
     max_body_bytes: Optional[int] = Field(None, ge=1024)   # a bigger body is refused (413 or another 4xx), not forwarded
     # Where each promise comes from: promise name (retries, breaker, failover...) -> "file:line@tag"
     # or a URL. Documentation only: the report shows it beside the verdicts that rest on the promise.

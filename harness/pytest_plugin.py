@@ -127,6 +127,10 @@ def _context(config: pytest.Config) -> base.CheckContext:
                                            refuses=p.get("refuses_connections", False))
                      for name, p in info.providers.items()}
         state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key, routes=routes)
+        if info.process_control:   # the harness started the gateway: process faults may kill and restart it
+            from harness.client.process import ProcessControl
+            state.ctx.process = ProcessControl(**info.process_control)
+            config.add_cleanup(state.ctx.process.close)
         if info.chaos_url:
             from harness.chaos.client import ChaosControl
             state.ctx.chaos = ChaosControl(info.chaos_url)
@@ -139,7 +143,7 @@ def _context(config: pytest.Config) -> base.CheckContext:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    if file_path.suffix == ".yaml" and file_path.parent.name in ("claims", "chaos"):
+    if file_path.suffix == ".yaml" and file_path.parent.name in catalog.LANE_DIRS:
         return ClaimFile.from_parent(parent, path=file_path)
     return None
 
@@ -212,7 +216,8 @@ class ClaimItem(pytest.Item):
             info = self.config.stash[_KEY].info
             if info is not None and info.coverage_dir:   # the gateway is measured: what runs now is this claim's
                 from harness.world.gateway_coverage import switch
-                switch(info.coverage_dir, info.gateway_pid, claim.id)
+                # read again: a process fault may have started the gateway anew, under another pid
+                switch(info.coverage_dir, WorldInfo.load(Path(os.environ[WORLD_ENV])).gateway_pid, claim.id)
             limits = [x for x in (budget, deadline - started if deadline else None) if x is not None]
             try:
                 with _budget(min(limits) if limits else None):

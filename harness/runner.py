@@ -79,10 +79,10 @@ def run(opts: RunOptions) -> int:
     stream = StreamWriter(opts.out / "results.jsonl", redactor.data)
     terminal = Terminal(verbose=opts.verbose)
     stream.listen(terminal.on_event)
-    claims_planned = any(lane.name == "claims" for lane, _ in plans)
+    claims_planned = any(getattr(lane, "from_catalog", False) for lane, _ in plans)
     catalog_rows = [c.model_dump() for c in env.extra.get("catalog", [])] if claims_planned else []
     catalog_rows += [{k: v for k, v in r.to_json().items() if k not in ("status", "reason", "evidence")}
-                     for lane, planned in plans if lane.name != "claims" for r in planned]
+                     for lane, planned in plans if not getattr(lane, "from_catalog", False) for r in planned]
     meta = provenance.describe(cfg, cfg_path, opts.matrices, opts.argv, {"version": "unknown", "source": "not asked: the gateway never started"},
                                {"selection": selection.describe(), "workers": workers, "budget_s": opts.budget_s,
                                 "check_budget_s": opts.check_budget_s, "gateway_coverage": opts.gateway_coverage, "out": str(opts.out),

@@ -97,7 +97,9 @@ CHAOS_PASS = {"CM-19.6", "CM-19.7", "CM-19.8", "CM-19.10", "CM-19.11", "CM-20.1"
 # scenarios before it, which CLIProxyAPI never times out); 19.9 (1 B/s) fails over or not in time.
 CHAOS_TIMING = {"CM-19.4", "CM-19.9"}
 KEPT = {"CM-1.1", "CM-1.2", "CM-1.3", "CM-5.1.1", "CM-5.1.7", "CM-5.1.10", "CM-5.1.12", "CM-5.1.13", "CM-5.1.15",
-        "CM-5.1.16", "CM-5.2.1", "CM-5.2.4", "CM-5.2.6", "CM-5.3.2", "CM-5.3.3", "CM-5.3.4", "CM-5.3.5", "CM-5.3.8"}
+        "CM-5.1.16", "CM-5.2.1", "CM-5.2.4", "CM-5.2.6", "CM-5.3.2", "CM-5.3.3", "CM-5.3.4", "CM-5.3.5", "CM-5.3.8",
+        # process faults: killed, it ends the calls in flight and comes back; SIGTERM drains (Server.Shutdown)
+        "CM-26.1", "CM-26.2", "CM-26.3", "CM-26.4"}
 
 
 @pytest.fixture(scope="module")

@@ -103,6 +103,7 @@ class CheckContext:
         self.claim_id = claim_id
         self.chaos = None                        # a ChaosControl when the world has a fault proxy
         self.chaos_proxies: dict[str, str] = {}  # provider -> proxy name
+        self.process = None                      # a ProcessControl when the harness started the gateway
         self.begin_check()
 
     def begin_check(self) -> None:
@@ -271,6 +272,7 @@ PROMISES_READ = {
     "provider_errors": ("context_window_fallbacks", "content_policy_fallbacks", "fallbacks"),
     "streams": ("stream_timeout_s", "ttft_overhead_ms", "fallbacks"), "routing": ("routing",),
     "aliases": ("aliases",), "request_id": ("request_id",), "security": ("max_body_bytes", "auth"),
+    "process": ("process",),
 }
 
 

@@ -2,7 +2,8 @@
 names the records it will produce, before anything starts) and runs (emits its records into the
 results stream). A new lane is one module here and one line in `LANES`.
 
-claims.py  the claim catalog (conformance, resilience, chaos) through pytest + xdist
+claims.py  the claim catalog (conformance, resilience, chaos) through pytest + xdist; then, alone,
+           the process faults (the gateway killed and restarted)
 load.py    load profiles with locust; stream buffering and the release gates as claims (CM-21.x)
 smoke.py   the provider smoke matrix behind a gateway of its own; one record per cell
 repo.py    the team's own tests and coverage, its plan of claims mapped to them (no gateway needed)
@@ -50,9 +51,10 @@ class Lane(Protocol):
 
 
 def lanes() -> list[Lane]:
-    from harness.lanes.claims import ClaimsLane
+    from harness.lanes.claims import ClaimsLane, ProcessLane
     from harness.lanes.load import LoadLane
     from harness.lanes.repo import RepoLane
     from harness.lanes.smoke import SmokeLane
-    # Load runs after every claim, alone: it would disturb timing-sensitive claims and they it.
-    return [ClaimsLane(), LoadLane(), SmokeLane(), RepoLane()]
+    # Process faults kill the gateway: after every other claim. Load runs after every claim, alone:
+    # it would disturb timing-sensitive claims and they it.
+    return [ClaimsLane(), ProcessLane(), LoadLane(), SmokeLane(), RepoLane()]

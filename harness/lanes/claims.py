@@ -1,4 +1,4 @@
-"""The claim catalog (matrices/claims, matrices/chaos) as pytest items, run in this process with
+"""The claim catalog (matrices/claims, matrices/chaos; matrices/process in a lane of its own) as pytest items, run in this process with
 xdist; each verdict reaches the results stream through `RecordSink` the moment its item ends."""
 from __future__ import annotations
 
@@ -25,19 +25,24 @@ def as_record(claim: catalog.Claim, status: Status = Status.NOT_RUN, reason: str
 class ClaimsLane:
     name = "claims"
     needs_world = True
+    from_catalog = True              # its records are the catalog's claims (the run line lists them all)
+    dirs = ("claims", "chaos")       # its share of matrices/
+    serial = False                   # xdist workers, unless the run says one
 
     def plan(self, env: LaneEnv, selection: Selection) -> list[Record]:
-        claims = catalog.load_all(env.matrices or catalog.MATRICES, known_checks=set(base.load_all()))
+        matrices = env.matrices or catalog.MATRICES
+        claims = catalog.load_all(matrices, known_checks=set(base.load_all()))   # ids unique across lanes
         env.extra["catalog"] = claims
-        return [as_record(c) for c in claims if selection.wants(c.id, c.lane, c.test, c.claim)]
+        ours = catalog.ids_in(matrices, self.dirs)
+        return [as_record(c) for c in claims if c.id in ours and selection.wants(c.id, c.lane, c.test, c.claim)]
 
     def run(self, env: LaneEnv, planned: list[Record], stream: StreamWriter) -> None:
         from harness.pytest_plugin import RecordSink
         matrices = env.matrices or catalog.MATRICES
-        args = [*map(str, catalog.claim_dirs(matrices)), "-c", str(Path(__file__).parent.parent / "claims.ini"),
+        args = [*map(str, catalog.claim_dirs(matrices, self.dirs)), "-c", str(Path(__file__).parent.parent / "claims.ini"),
                 "--rootdir", str(matrices), "-p", "harness.pytest_plugin", "-s", "-rfE", "--tb=short",
                 "-v" if env.debug else "-q"]
-        if env.workers not in ("0", "1"):
+        if env.workers not in ("0", "1") and not self.serial:
             args += ["-n", env.workers, "--dist", "loadgroup"]
         for r in planned:   # exactly the planned ids: one selection rule, applied once, by the runner
             args += ["--harness-only", r.id]
@@ -64,3 +69,11 @@ class ClaimsLane:
             raise KeyboardInterrupt
         if rc in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
             raise RuntimeError(f"pytest exited {int(rc)} (see {log})")
+
+
+class ProcessLane(ClaimsLane):
+    """Process faults (matrices/process): they kill and restart the gateway, so they run after every
+    other claim, one at a time, in this process."""
+    name = "process"
+    dirs = ("process",)
+    serial = True

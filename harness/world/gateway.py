@@ -4,6 +4,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -59,13 +60,40 @@ def render_config(template_path: Path, context: dict[str, Any]) -> str:
         raise StartError(f"{template_path}: template error: {exc}") from None
 
 
+@dataclass
+class Launch:
+    """How the harness started the gateway, so that it can start it again, on the same port with the
+    same config files (after a process fault: harness/world/control.py)."""
+    argv: list[str]
+    env: dict[str, str]
+    workdir: Path
+    ready_url: str
+    ready_timeout_s: float
+    ready_status: Optional[list[int]]
+    stop_timeout_s: float
+    starts: int = 1
+
+    def start_again(self) -> Child:
+        """The same command once more; its log is a file of its own (the last one's is kept)."""
+        self.starts += 1
+        child = Child("gateway", self.argv, env=self.env, log_path=self.workdir / f"gateway.start{self.starts}.log",
+                      cwd=self.workdir)
+        try:
+            wait_ready(self.ready_url, self.ready_timeout_s, child, self.ready_status)
+        except BaseException:
+            child.stop(grace_s=self.stop_timeout_s)
+            raise
+        return child
+
+
 def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: dict[str, Any],
-                  redactor: Redactor, coverage_rc: Optional[Path] = None) -> tuple[Optional[Child], str]:
-    """Returns the child (None for an external gateway) and the gateway's base URL. With
-    `coverage_rc`, the command runs under coverage.py (world/gateway_coverage.py)."""
+                  redactor: Redactor, coverage_rc: Optional[Path] = None
+                  ) -> tuple[Optional[Child], str, Optional[Launch]]:
+    """Returns the child (None for an external gateway), the gateway's base URL and how it was
+    launched. With `coverage_rc`, the command runs under coverage.py (world/gateway_coverage.py)."""
     target = cfg.target
     if target.url:
-        return None, target.url
+        return None, target.url, None
     start = target.start
     assert start is not None
     last_error = ""
@@ -90,10 +118,11 @@ def start_gateway(cfg: HarnessConfig, cfg_path: Path, workdir: Path, context: di
         env = {k: _env.from_string(v).render(**ctx) for k, v in start.env.items()}
         child = Child("gateway", argv, env=env, log_path=workdir / "gateway.log", cwd=workdir)
         url = f"http://127.0.0.1:{port}"
+        launch = Launch(argv, env, workdir, url + _env.from_string(start.ready_path).render(**ctx),
+                        start.ready_timeout_s, start.ready_status, start.stop_timeout_s)
         try:
-            wait_ready(url + _env.from_string(start.ready_path).render(**ctx), start.ready_timeout_s, child,
-                       start.ready_status)
-            return child, url
+            wait_ready(launch.ready_url, start.ready_timeout_s, child, start.ready_status)
+            return child, url, launch
         except StartError as exc:
             child.stop(grace_s=start.stop_timeout_s)
             last_error = redactor.text(str(exc))

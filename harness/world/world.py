@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from harness.config import HarnessConfig, ProviderCfg
 from harness.secrets import Redactor
+from harness.world.control import ControlServer, GatewayProcess
 from harness.world.gateway import start_gateway
 from harness.world.fault_proxy import start_fault_proxy
 from harness.world.mocks import start_mocks
@@ -38,6 +39,8 @@ class WorldInfo:
     chaos_proxies: dict[str, str] = field(default_factory=dict)   # provider -> proxy name
     gateway_pid: Optional[int] = None
     coverage_dir: Optional[str] = None   # the gateway runs under coverage.py: contexts are switched here
+    # {url, token, restart_timeout_s} of world/control.py when the harness started the gateway (secret token)
+    process_control: Optional[dict[str, Any]] = None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -63,6 +66,8 @@ class World:
         self.info_path = self.workdir / "world.json"
         self._chaos = None
         self._created_proxies: list[str] = []
+        self.gateway: Optional[GatewayProcess] = None   # the gateway's process, when the harness started it
+        self._control: Optional[ControlServer] = None
 
     def __enter__(self) -> "World":
         try:
@@ -96,14 +101,24 @@ class World:
         if self.coverage_dir is not None and self.cfg.target.coverage is not None:
             from harness.world.gateway_coverage import prepare
             rc = prepare(self.coverage_dir, self.cfg.target.coverage.source, self.cfg.target.coverage.omit)
-        gateway, url = start_gateway(self.cfg, self.cfg_path, self.workdir, context, self.redactor, rc)
-        if gateway:
-            self._children.append(gateway)
+        gateway, url, launch = start_gateway(self.cfg, self.cfg_path, self.workdir, context, self.redactor, rc)
+        control = None
+        if gateway and launch:
+            self.gateway = GatewayProcess(gateway, launch, on_restart=self._restarted)
+            self._control = ControlServer(self.gateway)
+            control = {"url": self._control.url, "token": self._control.token,
+                       "restart_timeout_s": launch.ready_timeout_s}
         self.info = WorldInfo(str(self.cfg_path), url, self.key, providers, time.time(), gateway is not None,
                               chaos_url, chaos_proxies, gateway.pid if gateway else None,
-                              str(self.coverage_dir) if rc else None)
+                              str(self.coverage_dir) if rc else None, control)
         self.info.save(self.info_path)
         return self.info
+
+    def _restarted(self, child: Child) -> None:
+        """A process fault started the gateway anew: workers read its pid from the world file."""
+        assert self.info is not None
+        self.info.gateway_pid = child.pid
+        self.info.save(self.info_path)
 
     def _hold_refusing_port(self, p: ProviderCfg) -> int:
         """Bound and never listened on until the world stops: connecting is refused all run long,
@@ -143,7 +158,7 @@ class World:
 
     @property
     def pids(self) -> dict[str, int]:
-        return {c.name: c.pid for c in self._children}
+        return {c.name: c.pid for c in [*self._children, *([self.gateway.child] if self.gateway else [])]}
 
     def stop(self) -> None:
         if self._chaos is not None:
@@ -160,6 +175,12 @@ class World:
             self._chaos = None
             self._created_proxies.clear()
         grace = self.cfg.target.start.stop_timeout_s if self.cfg.target.start else 5
+        if self._control is not None:   # first: no restart while the world stops
+            self._control.close()
+            self._control = None
+        if self.gateway is not None:    # the gateway before what it talks to
+            self.gateway.stop(grace)
+            self.gateway = None
         for child in reversed(self._children):
             child.stop(grace_s=grace)
         self._children.clear()

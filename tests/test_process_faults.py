@@ -1,0 +1,110 @@
+"""The process-fault claims (matrices/process) both ways: PASS against a gateway process that keeps
+the promise, FAIL with the reason against one that breaks it (tests/process_gateway.py, one switch
+per broken promise). The gateway runs as a real process, killed and started again through the
+world's control endpoint (harness/world/control.py), exactly as in a run."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import catalog
+from harness.checks import base
+from harness.client.control import ProviderControl
+from harness.client.http import GatewayClient
+from harness.client.process import ProcessControl
+from harness.config import parse
+from harness.paths import MATRICES
+from harness.world.control import ControlServer, GatewayProcess
+from harness.world.gateway import Launch, wait_ready
+from harness.world.processes import Child, free_port
+
+EQUIPMENT = Path(__file__).resolve().parent / "process_gateway.py"
+CHECKS = base.load_all()
+CLAIMS = {c.id: c for c in catalog.load_file(MATRICES / "process" / "26-process-faults.yaml")}
+DRAIN_S = 4.0   # the promised drain timeout: short, so that a gateway ignoring SIGTERM is found fast
+
+# claim id -> [(switch that breaks the promise, a phrase of the reason)]
+BREAKS = {
+    "CM-26.1": [("stale_lock", "did not start again")],
+    "CM-26.2": [("replay", "billed twice")],
+    "CM-26.3": [("sigterm_cuts", "did not complete"), ("ignores_sigterm", "still ran")],
+    "CM-26.4": [("sigterm_cuts", "did not complete"), ("ignores_sigterm", "still ran")],
+}
+
+
+def test_every_process_claim_is_tested_both_ways():
+    assert set(BREAKS) == set(CLAIMS)
+
+
+def _config(url: str, drains: bool = True):
+    return parse({
+        "target": {"name": "process-gateway", "url": url, "auth": {"key": "sk-unused-1234"}},
+        "providers": [{"name": "oa", "kind": "openai"}, {"name": "an", "kind": "anthropic"}],
+        "models": [{"name": "gpt-mock", "provider": "oa", "upstream_model": "gpt-4o-mini"}],
+        "defaults": {"openai_model": "gpt-mock"},
+        "promises": {"process": {"drains_on_sigterm": drains, "drain_timeout_s": DRAIN_S}},
+    }, "process harness.yaml")
+
+
+def _judge(claim_id: str, tmp_path: Path, mocks, breaks: tuple[str, ...] = (), *, drains: bool = True,
+           control: bool = True) -> base.Verdict:
+    port = free_port()
+    argv = [sys.executable, str(EQUIPMENT), "--port", str(port), "--upstream", mocks["urls"]["oa"],
+            "--state", str(tmp_path / "state"), *[a for b in breaks for a in ("--break", b)]]
+    url = f"http://127.0.0.1:{port}"
+    launch = Launch(argv, {}, tmp_path, url + "/health", 20, None, 5)
+    process = GatewayProcess(Child("gateway", argv, log_path=tmp_path / "gateway.log", cwd=tmp_path), launch)
+    server = ControlServer(process)
+    ctl = ProcessControl(server.url, server.token, restart_timeout_s=20)
+    try:
+        wait_ready(launch.ready_url, 20, process.child)
+        cfg = _config(url, drains)
+        client = GatewayClient(url, "Authorization", "Bearer sk-unused-1234", read_s=20, request_s=30, stream_s=30)
+        ctx = base.CheckContext(cfg, client, {"oa": mocks["oa"], "an": mocks["an"]}, "sk-unused-1234", claim_id)
+        ctx.process = ctl if control else None
+        claim = CLAIMS[claim_id]
+        return base.run(ctx, claim.check, dict(claim.params))
+    finally:
+        ctl.close()
+        server.close()
+        process.stop(grace_s=2)
+
+
+@pytest.mark.parametrize("claim_id", sorted(CLAIMS, key=catalog.id_key))
+def test_claim_passes_when_the_gateway_keeps_the_promise(claim_id, tmp_path, mocks):
+    v = _judge(claim_id, tmp_path, mocks)
+    assert v.status == "PASS", (v.status, v.reason, v.evidence)
+
+
+@pytest.mark.parametrize("claim_id,switch,phrase", [(c, s, p) for c in sorted(BREAKS, key=catalog.id_key)
+                                                    for s, p in BREAKS[c]])
+def test_claim_fails_when_the_promise_is_broken(claim_id, switch, phrase, tmp_path, mocks):
+    v = _judge(claim_id, tmp_path, mocks, (switch,))
+    assert v.status == "FAIL", (v.status, v.reason, v.evidence)
+    assert phrase in v.reason, v.reason
+
+
+def test_a_gateway_the_harness_did_not_start_is_unsupported(tmp_path, mocks):
+    v = _judge("CM-26.1", tmp_path, mocks, control=False)
+    assert v.status == "UNSUPPORTED" and "did not start this gateway" in v.reason, v.reason
+
+
+def test_draining_not_promised_is_unsupported(tmp_path, mocks):
+    v = _judge("CM-26.3", tmp_path, mocks, drains=False)
+    assert v.status == "UNSUPPORTED" and "drains_on_sigterm" in v.reason, v.reason
+
+
+def test_the_control_endpoint_refuses_a_caller_without_the_token(tmp_path, mocks):
+    import httpx
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    process = GatewayProcess(Child("gateway", argv, log_path=tmp_path / "g.log"), Launch(argv, {}, tmp_path, "", 5, None, 1))
+    server = ControlServer(process)
+    try:
+        r = httpx.post(server.url + "/gateway/signal", json={"signal": "KILL"}, trust_env=False, timeout=5)
+        assert r.status_code == 403
+        assert process.child.alive()
+    finally:
+        server.close()
+        process.stop(grace_s=1)
