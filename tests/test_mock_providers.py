@@ -121,12 +121,14 @@ def test_script_delays_are_measured(mocks):
                 stamps.append((time.monotonic() - t0, ev))
     content = [ts for ts, ev in stamps if ev.data != "[DONE]" and json.loads(ev.data)["choices"]
                and json.loads(ev.data)["choices"][0]["delta"].get("content")]
-    assert 0.28 <= t_headers < 0.6
-    assert 0.48 <= content[0] < 0.8                     # headers delay + first-token delay
-    gaps = [b - a for a, b in zip(content, content[1:])]
-    # Each gap is the scripted 50 ms as read by a client on a loaded 2-core machine: one late read
-    # shortens the next gap, so single gaps get +-30 ms, the four together stay near 200 ms.
-    assert len(gaps) == 4 and all(0.02 <= g < 0.2 for g in gaps) and 0.17 <= sum(gaps) < 0.4, gaps
+    # Never sooner than scripted (a 20 ms margin for the clocks), and late only within the tolerance.
+    assert 0.28 <= t_headers < bound(0.3)
+    assert 0.48 <= content[0] < bound(0.5)               # headers delay + first-token delay
+    # The gaps between tokens as the mock wrote them (its journal, on the monotonic clock): a client's
+    # reads on a loaded machine merge and split them, the writes do not.
+    written = oa.journal(tag=t)[0]["mono_tokens_ns"]
+    gaps = [(b - a) / 1e9 for a, b in zip(written, written[1:])]
+    assert len(gaps) == 4 and all(g >= 0.045 for g in gaps) and sum(gaps) < bound(0.2), gaps
 
 
 def test_script_cut_after_k_chunks(mocks):
