@@ -296,6 +296,11 @@ class ProcessPromise(_Strict):
     """What the gateway promises of its own process, judged by killing it (the harness must have started it)."""
     drains_on_sigterm: bool = False   # SIGTERM: requests in flight complete, then it exits
     drain_timeout_s: float = Field(30.0, gt=0)   # ...and it exits within this of the signal
+    # Growth of the gateway's process group across a soak of chat requests, after a warm-up
+    # (checks/resources.py); None: not promised, and the claim is UNSUPPORTED (with what was measured).
+    rss_growth_mb_per_1000: Optional[float] = Field(None, gt=0)   # resident memory, MiB per 1,000 requests
+    fd_growth_max: Optional[int] = Field(None, ge=0)       # open file descriptors more than after the warm-up
+    thread_growth_max: Optional[int] = Field(None, ge=0)   # threads more than after the warm-up
 
 
 class Promises(_Strict):

@@ -1,12 +1,16 @@
-"""A tiny OpenAI-style gateway run as a process of its own: test equipment for the process-fault
-checks (harness/checks/process.py), which kill and restart what they judge. It forwards
-/v1/chat/completions to one provider, keeps a state directory as real gateways do (a lock file,
-a spool of requests in flight), and drains on SIGTERM; each switch breaks one of these promises:
+"""A tiny OpenAI-style gateway run as a process of its own: test equipment for the process checks
+(harness/checks/process.py, resources.py), which kill and restart, or measure, what they judge. It
+forwards /v1/chat/completions to one provider, keeps a state directory as real gateways do (a lock
+file, a spool of requests in flight), drains on SIGTERM and keeps nothing of a request once it is
+answered; each switch breaks one of these promises:
 
   stale_lock      refuses to start while the lock of a killed instance is left behind
   replay          at start, sends the spooled requests of the killed instance again (billed twice)
   sigterm_cuts    exits at once on SIGTERM, cutting the requests in flight
   ignores_sigterm keeps running after SIGTERM
+  leak_fds        leaves a file open per request
+  leak_threads    leaves a thread per request, sleeping forever
+  leak_memory     keeps each request's body and 200 KiB more
 
 python tests/process_gateway.py --port N --upstream URL --state DIR [--break SWITCH ...]
 """
@@ -18,14 +22,16 @@ import json
 import os
 import signal
 import sys
+import threading
 import uuid
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
-SWITCHES = {"stale_lock", "replay", "sigterm_cuts", "ignores_sigterm"}
+SWITCHES = {"stale_lock", "replay", "sigterm_cuts", "ignores_sigterm", "leak_fds", "leak_threads", "leak_memory"}
 DRAIN_S = 30.0
+LEAKED_BYTES = 200 * 1024   # kept per request by leak_memory, random so that every page is really resident
 
 
 class Gateway:
@@ -34,6 +40,16 @@ class Gateway:
         self.spool = state / "spool"
         self.in_flight = 0
         self.session: aiohttp.ClientSession | None = None
+        self.kept: list[bytes] = []   # leak_memory's hoard
+
+    def leak(self, body: bytes) -> None:
+        """What the leak switches keep of a request: never released while the process lives."""
+        if "leak_fds" in self.breaks:
+            os.open(os.devnull, os.O_RDONLY)   # a bare descriptor: no object whose collection would close it
+        if "leak_threads" in self.breaks:
+            threading.Thread(target=threading.Event().wait, daemon=True).start()
+        if "leak_memory" in self.breaks:
+            self.kept += [body, os.urandom(LEAKED_BYTES)]
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -44,6 +60,7 @@ class Gateway:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
         body = await request.read()
+        self.leak(body)
         spooled = self.spool / f"{uuid.uuid4().hex}.json"
         spooled.write_bytes(body)
         try:

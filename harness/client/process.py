@@ -1,4 +1,5 @@
-"""The checks' side of harness/world/control.py: signal the gateway, wait for its exit, start it again."""
+"""The checks' side of harness/world/control.py: signal the gateway, wait for its exit, start it again,
+ask for its pid."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -35,6 +36,13 @@ class ProcessControl:
         """The gateway's exit code once it has exited, None if it still runs after `timeout_s`."""
         _, body = self._post("/gateway/wait_exit", {"timeout_s": timeout_s})
         return body["returncode"] if body.get("exited") else None
+
+    def pid(self) -> Optional[int]:
+        """The gateway's pid (its process group's id too), None when it is not running."""
+        status, body = self._post("/gateway/pid", {})
+        if status != 200:
+            raise RuntimeError(f"pid: {body.get('error')}")
+        return body["pid"] if body.get("running") else None
 
     def restart(self) -> float:
         """Starts the gateway again; how long it took to be ready. Raises RestartFailed."""

@@ -5,6 +5,10 @@ for its exit and to start it again on the same port with the same config.
 POST /gateway/signal     {"signal": "KILL" | "TERM"}  -> {"pid": ...}
 POST /gateway/wait_exit  {"timeout_s": 10}           -> {"exited": bool, "returncode": int | null}
 POST /gateway/restart    {}                           -> {"pid": ..., "ready_s": ...} or 503 {"error": ...}
+POST /gateway/pid        {}                           -> {"pid": ..., "running": bool}
+
+The pid is also the gateway's process group id (it is started in a session of its own): the resource
+checks (checks/resources.py) read the whole group's memory, threads and open files from /proc.
 
 Every request carries the run's token (X-Harness-Token): the endpoint kills processes, and other
 users of the machine must not.
@@ -42,6 +46,11 @@ class GatewayProcess:
             if self.child.alive():   # not reaped: the group id is still the gateway's
                 os.killpg(self.child.pid, SIGNALS[name])
             return self.child.pid
+
+    def current(self) -> tuple[int, bool]:
+        """The current process's pid, and whether it runs."""
+        with self._lock:
+            return self.child.pid, self.child.alive()
 
     def wait_exit(self, timeout_s: float) -> Optional[int]:
         try:
@@ -100,6 +109,9 @@ class ControlServer:
             except StartError as exc:
                 return 503, {"error": str(exc)}
             return 200, {"pid": pid, "ready_s": ready_s}
+        if path == "/gateway/pid":
+            pid, running = p.current()
+            return 200, {"pid": pid, "running": running}
         return 404, {"error": f"no such route {path}"}
 
 
