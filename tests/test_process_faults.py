@@ -57,6 +57,12 @@ def _config(url: str, drains: bool = True, growth: bool = True):
 
 def _judge(claim_id: str, tmp_path: Path, mocks, breaks: tuple[str, ...] = (), *, drains: bool = True,
            growth: bool = True, control: bool = True) -> base.Verdict:
+    return _judge_in_turn([claim_id], tmp_path, mocks, breaks, drains=drains, growth=growth, control=control)[0]
+
+
+def _judge_in_turn(claim_ids: list[str], tmp_path: Path, mocks, breaks: tuple[str, ...] = (), *, drains: bool = True,
+                   growth: bool = True, control: bool = True) -> list[base.Verdict]:
+    """The claims one after another against one gateway process, as the Process lane runs them."""
     port = free_port()
     argv = [sys.executable, str(EQUIPMENT), "--port", str(port), "--upstream", mocks["urls"]["oa"],
             "--state", str(tmp_path / "state"), *[a for b in breaks for a in ("--break", b)]]
@@ -69,10 +75,13 @@ def _judge(claim_id: str, tmp_path: Path, mocks, breaks: tuple[str, ...] = (), *
         wait_ready(launch.ready_url, 20, process.child)
         cfg = _config(url, drains, growth)
         client = GatewayClient(url, "Authorization", "Bearer sk-unused-1234", read_s=20, request_s=30, stream_s=30)
-        ctx = base.CheckContext(cfg, client, {"oa": mocks["oa"], "an": mocks["an"]}, "sk-unused-1234", claim_id)
-        ctx.process = ctl if control else None
-        claim = CLAIMS[claim_id]
-        return base.run(ctx, claim.check, dict(claim.params))
+        verdicts = []
+        for claim_id in claim_ids:
+            ctx = base.CheckContext(cfg, client, {"oa": mocks["oa"], "an": mocks["an"]}, "sk-unused-1234", claim_id)
+            ctx.process = ctl if control else None
+            claim = CLAIMS[claim_id]
+            verdicts.append(base.run(ctx, claim.check, dict(claim.params)))
+        return verdicts
     finally:
         ctl.close()
         server.close()
@@ -153,3 +162,15 @@ def test_the_control_endpoint_refuses_a_caller_without_the_token(tmp_path, mocks
     finally:
         server.close()
         process.stop(grace_s=1)
+
+
+def test_the_resource_claims_of_one_gateway_process_share_one_soak(tmp_path, mocks):
+    mem, fds, threads = _judge_in_turn(["CM-26.5", "CM-26.6", "CM-26.7"], tmp_path, mocks)
+    assert {v.status for v in (mem, fds, threads)} == {"PASS"}, [(v.status, v.reason) for v in (mem, fds, threads)]
+    assert "soak_shared_with" not in mem.evidence
+    assert fds.evidence["soak_shared_with"] == threads.evidence["soak_shared_with"] == "CM-26.5"
+    assert fds.evidence["samples"] == mem.evidence["samples"]
+    # one soak reached the provider, not three: the warm-up and the soak of the first claim only
+    sent = CLAIMS["CM-26.5"].params.get("warmup", 40) + CLAIMS["CM-26.5"].params.get("requests", 200)
+    assert fds.evidence["soak_tag"] == mem.evidence["soak_tag"]
+    assert len(mocks["oa"].journal(tag=mem.evidence["soak_tag"])) == sent
