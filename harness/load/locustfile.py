@@ -31,14 +31,48 @@ from typing import Any
 import gevent
 import websocket
 from locust import User, constant, events, task
-from locust.runners import LocalRunner, WorkerRunner
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from locust.exception import StopUser
 
-from harness.load.metrics import Recorder
+from harness.load.metrics import HIGHEST_US, LOWEST_US, Recorder
 from harness.load.wire import Connection, WireError
 
 SPEC: dict[str, Any] = json.loads(os.environ.get("HARNESS_LOAD_SPEC", "{}"))
-LOCAL = Recorder()     # this process's figures since its last report
+
+# -- a worker's own record, for tests (off by default) -------------------------------------------
+# With HARNESS_LOAD_DUMP_DIR set, a process that runs users also keeps every value it records (in
+# microseconds, as its histograms got them) and every count, and when it quits writes them to
+# <dir>/<role>-<pid>.json with its network namespace: what its reports to the master carried, and
+# what it recorded after its last report (a master's file has only its namespace).
+# tests/test_load_hosts.py rebuilds the master's merged histograms from the workers' files.
+DUMP_DIR = os.environ.get("HARNESS_LOAD_DUMP_DIR", "")
+_KEPT: dict[str, dict[str, dict[str, Any]]] = {
+    "reported": {"values": {}, "counts": {}}, "pending": {"values": {}, "counts": {}}}
+
+
+class _KeepingRecorder(Recorder):
+    def record(self, metric: str, seconds: float) -> None:
+        super().record(metric, seconds)
+        value = max(LOWEST_US, min(HIGHEST_US, int(seconds * 1_000_000)))   # as the histogram got it
+        _KEPT["pending"]["values"].setdefault(metric, []).append(value)
+
+    def count(self, name: str, n: int = 1) -> None:
+        super().count(name, n)
+        counts = _KEPT["pending"]["counts"]
+        counts[name] = counts.get(name, 0) + n
+
+
+def _kept_reported() -> None:
+    """What was pending went out with a report to the master."""
+    done, pending = _KEPT["reported"], _KEPT["pending"]
+    for metric, values in pending["values"].items():
+        done["values"].setdefault(metric, []).extend(values)
+    for name, n in pending["counts"].items():
+        done["counts"][name] = done["counts"].get(name, 0) + n
+    _KEPT["pending"] = {"values": {}, "counts": {}}
+
+
+LOCAL = _KeepingRecorder() if DUMP_DIR else Recorder()   # this process's figures since its last report
 TOTAL = Recorder()     # on the master (or a lone local runner): everything
 
 
@@ -135,6 +169,8 @@ def _probe_lag(until: float) -> None:
     while time.perf_counter() < until:   # bounded: the window and the drain
         t = time.perf_counter()
         gevent.sleep(LAG_PROBE_S)
+        if _LAST["sent"]:   # this worker's last report is gone: nothing may be recorded after it
+            return
         LOCAL.record("gen_lag", max(0.0, time.perf_counter() - t - LAG_PROBE_S))
 
 
@@ -166,12 +202,53 @@ def _end_when_drained(runner) -> None:
     drain_deadline = _WINDOW["until"] + float(SPEC.get("drain_s", 10))
     had_users = False
     while time.perf_counter() < drain_deadline:
-        users = runner.user_count   # the master knows its workers' counts from their heartbeats
+        # The master knows its workers' user counts from their reports (not their heartbeats), and
+        # the report that says a worker has no user left carries every figure of its requests.
+        users = runner.user_count
         had_users = had_users or users > 0
         if had_users and users == 0:
             break
         gevent.sleep(0.25)
+    if isinstance(runner, MasterRunner):
+        _collect_last_reports(runner)
     runner.quit()   # what still runs now is cut, counted as started and never as a figure
+
+
+# -- the workers' last reports ------------------------------------------------------------------
+# Before it quits, the master asks every worker for its last figures (what the lag probe and the
+# CPU count recorded since its last report) and waits for them, bounded: locust's own report on
+# quit is waited for 0.5 s only, and one that came later was lost. After its last report a worker
+# records nothing more, so the master's merge is the whole of what its workers measured.
+LAST_REPORT_WAIT_S = 10
+_LAST: dict[str, Any] = {"sent": False, "got": set()}
+
+
+@events.init.add_listener
+def _last_report_messages(environment, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message("harness_last_report", _send_last_report)
+    elif isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message("harness_hdr", _merge_last_report)
+
+
+def _collect_last_reports(runner) -> None:
+    workers = {c.id for c in runner.clients.all if c not in runner.clients.missing}
+    runner.send_message("harness_last_report")
+    deadline = time.perf_counter() + LAST_REPORT_WAIT_S
+    while not workers <= _LAST["got"] and time.perf_counter() < deadline:
+        gevent.sleep(0.02)
+
+
+def _send_last_report(environment, msg, **_: Any) -> None:
+    _LAST["sent"] = True
+    blob = _report()
+    _CPU.pop("at", None)   # the CPU count ends here too
+    environment.runner.send_message("harness_hdr", blob)
+
+
+def _merge_last_report(environment, msg, **_: Any) -> None:
+    TOTAL.merge(msg.data or {})
+    _LAST["got"].add(msg.node_id)
 
 
 def _error(kind: str, rec: Recorder | None = None) -> None:
@@ -536,11 +613,19 @@ class RealtimeUser(User):
             self.ws = None
 
 
+def _report() -> dict[str, Any]:
+    """What this worker recorded since its last report, taken out of LOCAL."""
+    _count_cpu()
+    blob = LOCAL.encode()
+    LOCAL.__init__()   # each report carries what is new since the last one
+    if DUMP_DIR:
+        _kept_reported()
+    return blob
+
+
 @events.report_to_master.add_listener
 def _send_histograms(client_id: str, data: dict[str, Any]) -> None:
-    _count_cpu()
-    data["harness_hdr"] = LOCAL.encode()
-    LOCAL.__init__()   # each report carries what is new since the last one
+    data["harness_hdr"] = _report()
 
 
 @events.worker_report.add_listener
@@ -561,3 +646,15 @@ def _write(environment, **kwargs: Any) -> None:
         json.dump({"hdr": TOTAL.encode(), "table": TOTAL.table(), "counts": TOTAL.counts,
                    "locust": {"requests": stats.num_requests, "failures": stats.num_failures,
                               "rps": stats.total_rps}}, f)
+
+
+@events.quitting.add_listener
+def _dump(environment, **kwargs: Any) -> None:
+    runner = environment.runner
+    role = ("worker" if isinstance(runner, WorkerRunner) else "local" if isinstance(runner, LocalRunner)
+            else "master" if isinstance(runner, MasterRunner) else None)
+    if not DUMP_DIR or role is None:
+        return
+    with open(os.path.join(DUMP_DIR, f"{role}-{os.getpid()}.json"), "w") as f:
+        json.dump({"role": role, "pid": os.getpid(), "netns": os.readlink("/proc/self/ns/net"),
+                   "reported": _KEPT["reported"], "after_last_report": _KEPT["pending"]}, f)

@@ -94,26 +94,52 @@ def run(profile: Profile, host: str, path: str, model: str, auth: Optional[str],
                            headers or {})
 
 
-def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int,
-                auth_header: str, progress: bool, out: Path, headers: dict[str, str]) -> dict[str, Any]:
-    spec = {"path": path, "model": model, "auth": auth, "auth_header": auth_header, "headers": headers,
+def locust_spec(profile: Profile, path: str, model: str, auth: Optional[str], auth_header: str,
+                headers: dict[str, str], processes: int, out: Path) -> dict[str, Any]:
+    """What the locustfile reads from HARNESS_LOAD_SPEC, in every locust process of the run."""
+    return {"path": path, "model": model, "auth": auth, "auth_header": auth_header, "headers": headers,
             "think_s": profile.think_s, "out": str(out), "users": profile.users, "rate_rps": profile.rate_rps,
             "fanout": profile.fanout, "protocol": profile.protocol,
             "steps": [st.model_dump() for st in profile.steps],
-            "processes": max(1, workers),   # the open model splits its arrival rate among them, max_requests too
+            "processes": max(1, processes),   # the open model splits its arrival rate among them, max_requests too
             "duration_s": profile.duration_s, "max_requests": profile.max_requests, "drain_s": profile.drain_s,
             "warmup_s": profile.warmup_s}
+
+
+def backstop_s(profile: Profile) -> int:
     # The locustfile ends the run itself once the requests in flight have finished (see _WINDOW);
     # locust's own --run-time is only the backstop.
-    backstop = math.ceil((profile.duration_s or 0) + profile.drain_s + 5)
+    return math.ceil((profile.duration_s or 0) + profile.drain_s + 5)
+
+
+def locustfiles() -> str:
     # HARNESS_LOAD_LOCUSTFILES: more locustfiles beside ours (event listeners, users of your own),
     # separated by os.pathsep; the tests load one that starves the generator of CPU.
     files = [str(LOCUSTFILE)] + [f for f in os.environ.get("HARNESS_LOAD_LOCUSTFILES", "").split(os.pathsep) if f]
-    argv = [sys.executable, "-m", "locust", "-f", ",".join(files), "--headless",
+    return ",".join(files)
+
+
+def locust_argv(profile: Profile, host: str, progress: bool = False) -> list[str]:
+    """The locust command of a lone runner or a master (workers: see harness.load.hosts)."""
+    return [sys.executable, "-m", "locust", "-f", locustfiles(), "--headless",
             *([] if progress else ["--only-summary"]),
-            "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{backstop:g}s",
+            "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", f"{backstop_s(profile):g}s",
             "--stop-timeout", f"{math.ceil(profile.drain_s)}",   # the same drain if the backstop fires
             "--host", host, "--loglevel", "WARNING", profile.user]
+
+
+def read_result(out: Path) -> dict[str, Any]:
+    result = json.loads(out.read_text())
+    # The generator's own figures (its lag: harness.load.floor) apart from the target's.
+    result["generator"] = {k: result["table"].pop(k) for k in GENERATOR_METRICS if k in result["table"]}
+    return result
+
+
+def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Optional[str], workers: int,
+                auth_header: str, progress: bool, out: Path, headers: dict[str, str]) -> dict[str, Any]:
+    spec = locust_spec(profile, path, model, auth, auth_header, headers, workers, out)
+    backstop = backstop_s(profile)
+    argv = locust_argv(profile, host, progress)
     if workers > 1:
         # A port of this run's own for master and workers: on locust's default (5557) two runs at once
         # (pytest -n 2) had one run's workers join the other's master, with the wrong user class.
@@ -134,7 +160,4 @@ def _run_locust(profile: Profile, host: str, path: str, model: str, auth: Option
     if not out.exists():
         tail = "" if progress else log.read_text(errors="replace")[-1500:]
         raise RuntimeError(f"locust wrote no result (exit {child.proc.returncode}): {tail}")
-    result = json.loads(out.read_text())
-    # The generator's own figures (its lag: harness.load.floor) apart from the target's.
-    result["generator"] = {k: result["table"].pop(k) for k in GENERATOR_METRICS if k in result["table"]}
-    return result
+    return read_result(out)
