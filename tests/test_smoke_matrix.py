@@ -1,6 +1,7 @@
 """The provider smoke matrix: its definition (validated, cheapest paths, expansion into the
-gateway's routes), the new mock provider shapes, and the matrix against LiteLLM proxy: all green
-as shipped, and a route broken on purpose turns exactly its cells red."""
+gateway's routes), the new mock provider shapes, and the matrix against LiteLLM proxy: green as
+shipped but for named findings (text and tool-call cells), and a route broken on purpose turns
+exactly its cells red. The tool-call cells both ways without a gateway: tests/test_smoke_tools.py."""
 from __future__ import annotations
 
 import json
@@ -136,6 +137,18 @@ def test_a_canned_answer_in_another_protocol(shapes):
 # chatcmpl-...): a real Gemini sends responseId (GenerateContentResponse, ai.google.dev/api/generate-content),
 # and so does the mock, so the plain chat cells of every Gemini route are red for LiteLLM's sake.
 GEMINI_ID_CELLS = {(r, "openai_chat", False) for r in ("gemini/gemini-2.0-flash-lite", "gemini/gemini-1.5-pro", "fast")}
+# The tool cells (each provider's cheapest route): LiteLLM carries every call, its arguments, ids, indexes,
+# finish reason and usage as the provider wrote them. Red only for causes already named elsewhere: the plain
+# chat cells of the Gemini route (the responseId as the id, above), and every streamed chat cell, which asks
+# for usage (include_usage) and gets it in a chunk whose choices is [{"index": 0, "delta": {}}], not [] (CM-10.2.7:
+# LiteLLM builds that chunk from a default one, litellm_core_utils/streaming_handler.py:2215-2223).
+TOOL_ROWS = ("openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022", "gemini/gemini-2.0-flash-lite", "ollama/llama3.2",
+             "llamacpp/qwen2.5-7b-instruct")
+LITELLM_TOOL_FINDINGS = {
+    **{(r, "openai_chat", True, case): "the usage chunk should have choices: [], got [{\"index\": 0, \"delta\": {}}]"
+       for r in TOOL_ROWS for case in ("tools", "parallel_tools")},
+    **{("gemini/gemini-2.0-flash-lite", "openai_chat", False, case): "id should be a string starting with 'chatcmpl-'"
+       for case in ("tools", "parallel_tools")}}
 
 
 @pytest.mark.e2e
@@ -144,10 +157,27 @@ def test_the_matrix_is_green_through_litellm_but_for_geminis_ids(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "smoke.json").read_text())
-    assert len(result["cells"]) == 11 * 3 * 2
-    red = {(c["row"], c["protocol"], c["stream"]): c["reason"] for c in result["cells"] if c["status"] != "PASS"}
+    assert len(result["cells"]) == 11 * 3 * 2 + 5 * 3 * 2 * 2   # text cells, then one tool and two parallel calls
+    red = {(c["row"], c["protocol"], c["stream"]): c["reason"] for c in result["cells"]
+           if c["status"] != "PASS" and c["case"] == "text"}
     assert set(red) == GEMINI_ID_CELLS, red
     assert all(r.startswith("openai_chat answer: id should be a string starting with 'chatcmpl-'") for r in red.values()), red
+    red_tools = {(c["row"], c["protocol"], c["stream"], c["case"]): c for c in result["cells"]
+                 if c["status"] != "PASS" and c["case"] != "text"}
+    assert set(red_tools) == set(LITELLM_TOOL_FINDINGS), sorted(set(red_tools) ^ set(LITELLM_TOOL_FINDINGS))
+    for key, phrase in LITELLM_TOOL_FINDINGS.items():
+        # ...and nothing else: the calls themselves, the finish reason and usage are right in every one.
+        assert [p for p in red_tools[key]["evidence"]["problems"] if phrase not in p] == [], red_tools[key]["reason"]
+    tools = {(c["row"], c["protocol"], c["stream"], c["case"]): c for c in result["cells"] if c["case"] != "text"}
+    # An Anthropic client calling two tools at once on an OpenAI provider, streamed: the provider got OpenAI-shaped
+    # tools (LiteLLM may use the Responses API upstream), the client Anthropic tool_use blocks with its calls.
+    c = tools[("openai/gpt-4o-mini", "anthropic_messages", True, "parallel_tools")]
+    up = c["evidence"]["upstream"]["openai"][0]
+    assert [t.get("name") or t["function"]["name"] for t in up["body"]["tools"]] == ["get_weather", "get_time"]
+    assert [(x["name"], json.loads(x["arguments"])) for x in c["evidence"]["client_calls"]] == [
+        (x["name"], json.loads(x["arguments"])) for x in up["answer_calls"]]
+    assert c["evidence"]["finish"] == "tool_use" and c["evidence"]["usage"] == [up["usage"]["prompt_tokens"],
+                                                                                up["usage"]["completion_tokens"]]
     assert {c["id"]: c["status"] for c in result["catalog"]} == {
         "catalog.listed": "PASS", "catalog.unique": "PASS", "catalog.namespaces": "PASS",
         "catalog.fallbacks_served": "FAIL"}   # gemini/gemini-1.5-pro, in a chain, is one of the red cells
@@ -161,10 +191,14 @@ def test_the_matrix_is_green_through_litellm_but_for_geminis_ids(tmp_path):
     up = cell[("fast", "openai_responses", True)]["evidence"]["upstream"]["gemini"][0]
     assert up["path"] == "/v1beta/models/gemini-2.0-flash-lite:streamGenerateContent" and up["body"]["contents"]
     (suite,) = list(JUnitXml.fromfile(str(tmp_path / "junit.xml")))
-    assert suite.name == "Smoke" and suite.tests == 66 + 4 and suite.failures == len(GEMINI_ID_CELLS) + 1
-    assert "anthropic_messages[stream][SMOKE-local/anthropic_messages/stream]" in {c.name for c in suite}
+    assert suite.name == "Smoke" and suite.tests == 126 + 4
+    assert suite.failures == len(GEMINI_ID_CELLS) + len(LITELLM_TOOL_FINDINGS) + 1
+    names = {c.name for c in suite}
+    assert "anthropic_messages[stream][SMOKE-local/anthropic_messages/stream]" in names
+    assert "openai_responses[plain/tools][SMOKE-ollama/llama3.2/openai_responses/plain/tools]" in names
     html = (tmp_path / "smoke.html").read_text()
-    assert html.count('<a href="#ev-') == 66 and 'id="ev-65"' in html and "★" in html
+    assert html.count('<a href="#ev-') == 126 and 'id="ev-125"' in html and "★" in html
+    assert "<code>anthropic/claude-3-5-haiku-20241022 [parallel_tools]</code>" in html
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert not re.search(r"sk-harness-[0-9a-f]{8,}", f.read_text(errors="replace")), f
@@ -176,8 +210,10 @@ def test_a_broken_route_turns_exactly_its_cells_red(tmp_path):
     chat-completions protocol: exactly those routes' cells go red (the alias `fast` routes to
     gemini too); every other cell stays green; declared NOT OFFERED cells are never sent."""
     base, path = load(None)
+    # Tool cells on the broken route openai/gpt-4o-mini and on a healthy one (anthropic's cheapest).
     matrix = DEFAULT.model_copy(update={"not_offered": [
-        NotOffered(provider="ollama", protocol="openai_responses", why="declared for the test")]})
+        NotOffered(provider="ollama", protocol="openai_responses", why="declared for the test")],
+        "tools": ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022"]})
     cfg = smoke_config(base, matrix, omit=("openai/gpt-4o-mini",))
     key = "sk-harness-test-" + "0" * 16
     with World(cfg, path, key, Redactor([key]), log_dir=tmp_path) as world:
@@ -187,16 +223,28 @@ def test_a_broken_route_turns_exactly_its_cells_red(tmp_path):
                  "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
         ProviderControl("gemini", controls["gemini"]).script(status=200, body=wrong)
         result = run_matrix(cfg, matrix, world.info.gateway_url, f"Bearer {key}", controls, progress=False)
-    red = {(c["row"], c["protocol"], c["stream"]) for c in result["cells"] if c["status"] == "FAIL"}
+    text = [c for c in result["cells"] if c["case"] == "text"]
+    red = {(c["row"], c["protocol"], c["stream"]) for c in text if c["status"] == "FAIL"}
     broken_rows = {"openai/gpt-4o-mini", "gemini/gemini-2.0-flash-lite", "gemini/gemini-1.5-pro", "fast"}
     expected = {(r, p, s) for r in broken_rows for p in matrix.protocols for s in (False, True)}
     assert red == expected, sorted(red ^ expected)
     not_offered = {(c["row"], c["protocol"]) for c in result["cells"] if c["status"] == "NOT OFFERED"}
     assert not_offered == {("ollama/llama3.2", "openai_responses"), ("local", "openai_responses")}
-    green = [c for c in result["cells"] if c["status"] == "PASS"]
+    green = [c for c in text if c["status"] == "PASS"]
     assert len(green) == 66 - len(expected) - 4
-    reasons = {c["row"]: c["reason"] for c in result["cells"] if c["status"] == "FAIL"}
+    reasons = {c["row"]: c["reason"] for c in text if c["status"] == "FAIL"}
     assert "openai never got the request" in reasons["openai/gpt-4o-mini"]
+    # Every tool cell of the route left out is red for the same reason; the healthy route's are green but for
+    # LiteLLM's include_usage chunk in its streamed chat cells (see LITELLM_TOOL_FINDINGS).
+    tools = [c for c in result["cells"] if c["case"] != "text"]
+    assert len(tools) == 2 * 3 * 2 * 2
+    for c in tools:
+        if c["row"] == "openai/gpt-4o-mini":
+            assert c["status"] == "FAIL" and "openai never got the request" in c["reason"], c
+        elif c["protocol"] == "openai_chat" and c["stream"]:
+            assert c["status"] == "FAIL" and "the usage chunk should have choices: []" in c["reason"], c
+        else:
+            assert c["status"] == "PASS", c
     # Observed in LiteLLM 1.106: a non-Gemini body on a streamed Gemini call becomes a 200 stream with no
     # text and finish_reason "stop" (the plain call is a 422): only the text check catches it.
     streamed = {c["row"]: c for c in result["cells"] if c["stream"] and c["protocol"] == "openai_chat"}

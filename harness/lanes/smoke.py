@@ -15,17 +15,22 @@ MODE = {False: "plain", True: "stream"}
 STATUS = {"NOT OFFERED": Status.UNSUPPORTED}   # declared not offered: nothing promised
 
 
-def cell_id(row: str, protocol: str, stream: bool) -> str:
-    return f"SMOKE-{row}/{protocol}/{MODE[stream]}"
+def cell_id(row: str, protocol: str, stream: bool, case: str = "text") -> str:
+    """SMOKE-<route>/<protocol>/<mode>, with /<case> for a cell that is not the text one (/tools)."""
+    from harness.smoke.cases import CASES
+    return f"SMOKE-{row}/{protocol}/{MODE[stream]}{CASES[case].suffix}"
 
 
 def cell_record(matrix: str, c: dict[str, Any], catalog: bool = False) -> Record:
+    from harness.smoke.cases import CASES
     section = f"Smoke matrix {matrix}" + (": catalog" if catalog else "")
     if catalog:
         rid, test, claim = f"SMOKE-{c['id']}", c["id"], c["claim"]
     else:
-        rid, test = cell_id(c["row"], c["protocol"], c["stream"]), f"{c['protocol']}[{MODE[c['stream']]}]"
-        claim = f"{c['row']} answers a {MODE[c['stream']]} {c['protocol']} request through the gateway"
+        case = CASES[c.get("case", "text")]
+        rid = cell_id(c["row"], c["protocol"], c["stream"], case.name)
+        test = f"{c['protocol']}[{MODE[c['stream']]}{case.suffix}]"
+        claim = case.claim.format(row=c["row"], mode=MODE[c["stream"]], protocol=c["protocol"])
     status = STATUS.get(c["status"], c["status"])
     reason = c["reason"] if c["status"] not in STATUS else f"{c['status'].lower()}: {c['reason']}"
     return Record(rid, LANE, section, status, reason, claim=claim, test=test, risk="reliability", wave="P1",
@@ -42,9 +47,8 @@ class SmokeLane:
         if not env.cfg.smoke or env.extra.get("no_smoke"):
             return []
         matrix = load_matrix(env.cfg.smoke.matrix)   # a bad matrix stops the run before anything starts
-        rows = matrix.rows()
-        planned = [cell_record(matrix.name, {"row": r.name, "protocol": p, "stream": s, "status": "NOT RUN",
-                                             "reason": ""}) for r in rows for p in matrix.protocols for s in matrix.streaming]
+        planned = [cell_record(matrix.name, {"row": r.name, "protocol": p, "stream": s, "case": case,
+                                             "status": "NOT RUN", "reason": ""}) for r, p, s, case in matrix.cells()]
         planned += [cell_record(matrix.name, {"id": cid, "claim": cid, "status": "NOT RUN", "reason": ""}, catalog=True)
                     for cid in ("catalog.listed", "catalog.unique", "catalog.namespaces", "catalog.fallbacks_served")]
         if not selection.wants_any((r.id, r.lane, r.test, r.claim) for r in planned):

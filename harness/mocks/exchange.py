@@ -118,9 +118,11 @@ class Exchange:
         return resp
 
     def settle(self, answer: Answer, native_usage: Any) -> None:
-        """Journals what the provider answers: the text (or the tool calls' arguments), the usage in
-        the provider's own fields and in OpenAI's, and why the answer ended."""
+        """Journals what the provider answers: the text (or the tool calls' arguments, and each call's
+        name and arguments in order), the usage in the provider's own fields and in OpenAI's, and why
+        the answer ended."""
         self.entry.answer_text = "".join(c.arguments for c in answer.calls) if answer.calls else answer.text
+        self.entry.answer_calls = [{"name": c.name, "arguments": c.arguments} for c in answer.calls] or None
         self.entry.answer_usage = None if self.omit_usage else native_usage
         self.entry.usage = None if self.omit_usage else answer.usage()
         self.entry.finish = answer.finish

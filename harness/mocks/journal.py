@@ -35,6 +35,7 @@ class Entry:
     ended_early: bool = False     # the script ended the stream cleanly before the answer was complete
     rule: int | None = None       # id of the script rule that applied
     answer_text: str | None = None    # what the provider answered (content or tool-call arguments)
+    answer_calls: list[dict[str, str]] | None = None   # its tool calls in order: [{name, arguments}], None for words
     answer_usage: Any = None          # the usage it reported, in its own fields; None when omitted
     usage: Any = None                 # the same usage in OpenAI's fields (prompt/completion/total_tokens)
     finish: str | None = None         # why the answer ended: stop, length or tool_calls

@@ -8,7 +8,8 @@ from harness.client.sse import SSEEvent
 from harness.oracles.common import JSON_ERRORS, Violations, get, is_int, list_or_empty, short, usage_adds_up
 
 
-def response_shape(obj: Any) -> Violations:
+def response_shape(obj: Any, needs_text: bool = True) -> Violations:
+    """`needs_text=False`: an answer of function calls only carries no output_text."""
     if not isinstance(obj, dict):
         return [f"body is not a JSON object: {short(obj)}"]
     out: Violations = []
@@ -18,7 +19,7 @@ def response_shape(obj: Any) -> Violations:
         out.append(f"object should be 'response', got {short(obj.get('object'))}")
     if obj.get("status") != "completed":
         out.append(f"status should be 'completed', got {short(obj.get('status'))}")
-    if not isinstance(text(obj), str) or not text(obj):
+    if needs_text and not text(obj):
         out.append(f"output has no message with output_text: {short(obj.get('output'))}")
     return out + usage_adds_up(obj.get("usage"), "usage", "input_tokens", "output_tokens", "total_tokens")
 

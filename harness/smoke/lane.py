@@ -42,7 +42,8 @@ def with_not_offered(matrix: Matrix, base: HarnessConfig) -> Matrix:
     extra = []
     for n in (base.smoke.not_offered if base.smoke else []):
         names = [n.provider] if n.provider else [p.name for p in matrix.providers if n.kind in (None, p.kind)]
-        extra += [NotOffered(provider=name, protocol=n.protocol, stream=n.stream, why=n.why) for name in names]
+        extra += [NotOffered(provider=name, protocol=n.protocol, stream=n.stream, case=getattr(n, "case", None),
+                             why=n.why) for name in names]
     return matrix.model_copy(update={"not_offered": [*matrix.not_offered, *extra]}) if extra else matrix
 
 
@@ -80,7 +81,8 @@ def catalog_checks(gw: cells.Gateway, matrix: Matrix, results: list[dict[str, An
     odd += [f"{i!r}: a plain name that is no declared alias" for i in ids if "/" not in i and i not in matrix.aliases]
     rec("catalog.namespaces", "every listed name is provider/model or a declared alias", odd,
         "every id is provider/model of a known provider, or a declared alias", {"ids": ids})
-    served = {r["row"]: r for r in results if r["protocol"] == "openai_chat" and not r["stream"]}
+    served = {r["row"]: r for r in results if r["protocol"] == "openai_chat" and not r["stream"]
+              and r.get("case", "text") == "text"}
     members = sorted({n for head, chain in matrix.fallbacks.items() for n in [head, *chain]} & offered)
     problems = []
     for name in members:
@@ -112,21 +114,24 @@ def run_matrix(cfg: HarnessConfig, matrix: Matrix, gateway_url: str, auth_value:
     client = GatewayClient(gateway_url, cfg.target.auth.header, auth_value, connect_s=d.connect_s, read_s=d.read_s,
                            request_s=d.request_s, stream_s=d.stream_s, headers=routes.target_headers())
     gw = cells.Gateway(client, paths, {n: ProviderControl(n, u) for n, u in controls.items()}, routes)
-    jobs = [(row, protocol) for row in rows for protocol in matrix.protocols]
+    # One job per (row, protocol, case): its streaming modes in turn, so plain and streamed can be compared.
+    jobs = list(dict.fromkeys((row, protocol, case) for row, protocol, _, case in matrix.cells()))
     total = len(jobs) * len(matrix.streaming)
     done: list[dict[str, Any]] = []
 
-    def job(row: Row, protocol: str) -> list[dict[str, Any]]:
+    def job(row: Row, protocol: str, case: str) -> list[dict[str, Any]]:
         out = []
         for stream in matrix.streaming:
             why = (None if protocol in cfg.target.protocols else
-                   f"the gateway does not expose {protocol} (target.protocols)") or matrix.not_offered_why(row.provider, protocol, stream)
-            out.append(cells.not_offered(row, protocol, stream, why) if why else cells.run_cell(gw, row, protocol, stream))
+                   f"the gateway does not expose {protocol} (target.protocols)") or \
+                matrix.not_offered_why(row.provider, protocol, stream, case)
+            out.append(cells.not_offered(row, protocol, stream, why, case) if why else
+                       cells.run_cell(gw, row, protocol, stream, case))
             done.append(out[-1])
             if progress:
                 c = out[-1]
                 print(f"harness smoke: [{len(done):>3}/{total}] {c['status']:<11} {row.name} {protocol} {LABEL[stream]}"
-                      + (f": {c['reason'][:120]}" if c["status"] == "FAIL" else ""), flush=True)
+                      + cells.CASES[case].suffix + (f": {c['reason'][:120]}" if c["status"] == "FAIL" else ""), flush=True)
         by = {c["stream"]: c for c in out}
         if True in by and False in by:
             cells.agree(by[False], by[True])
@@ -163,8 +168,11 @@ def measure(base: HarnessConfig, cfg_path: Path, matrix: Matrix, out: Path, omit
     redactor = Redactor([key] if key else [])
     rows = matrix.rows()
     say = print if progress else (lambda *a, **k: None)
+    n_text = len(rows) * len(matrix.protocols) * len(matrix.streaming)
+    n_tools = len(matrix.cells()) - n_text
     say(f"harness smoke: matrix {matrix.name}: {len(rows)} routes x {len(matrix.protocols)} protocols x "
-          f"{len(matrix.streaming)} modes = {len(rows) * len(matrix.protocols) * len(matrix.streaming)} cells", flush=True)
+        f"{len(matrix.streaming)} modes = {n_text} cells" + (f", and {n_tools} tool-call cells" if n_tools else ""),
+        flush=True)
     with World(cfg, cfg_path, key, redactor, log_dir=out / "logs") as world:
         assert world.info is not None
         say(f"harness smoke: gateway ready at {world.info.gateway_url}; providers: "

@@ -4,15 +4,18 @@ client can name) and into the providers and models of a harness config for the g
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness import paths
 from harness.config import NAME, load_yaml_model
+from harness.smoke.cases import CASES as CASE_TABLE
 
 MATRICES = paths.MATRICES / "smoke"
 PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
+# What a cell sends besides route x protocol x streaming (text, tools, parallel_tools): cases.py.
+CASES = tuple(CASE_TABLE)
 
 
 class _Strict(BaseModel):
@@ -38,7 +41,15 @@ class NotOffered(_Strict):
     provider: Optional[str] = None               # default: every provider
     protocol: Optional[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = None
     stream: Optional[bool] = None
+    case: Optional[str] = None                   # default: every case (text, tools, parallel_tools)
     why: str = Field(min_length=1)
+
+    @field_validator("case")
+    @classmethod
+    def _known_case(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v not in CASE_TABLE:
+            raise ValueError(f"{v!r} is not one of {', '.join(CASE_TABLE)}")
+        return v
 
 
 class Matrix(_Strict):
@@ -52,6 +63,10 @@ class Matrix(_Strict):
     aliases: dict[str, str] = {}                 # plain name -> provider/model
     fallbacks: dict[str, list[str]] = {}         # provider/model or alias -> chain of them
     not_offered: list[NotOffered] = []
+    # Routes that also get tool-call cells (one tool; two parallel calls), in every protocol and mode:
+    # `cheapest` each provider's cheapest model (aliases left out: they reach the same provider),
+    # `all`, `none`, or a list of route names.
+    tools: Union[Literal["none", "cheapest", "all"], list[str]] = "cheapest"
 
     @model_validator(mode="after")
     def _references(self) -> "Matrix":
@@ -72,6 +87,9 @@ class Matrix(_Strict):
         for i, n in enumerate(self.not_offered):
             if n.provider and n.provider not in names:
                 raise ValueError(f"not_offered[{i}].provider: {n.provider!r} is not one of the providers")
+        for name in self.tools if isinstance(self.tools, list) else []:
+            if name not in known:
+                raise ValueError(f"tools: {name!r} is neither a provider/model nor an alias")
         return self
 
     def cost(self, offer: Offer) -> float:
@@ -96,9 +114,24 @@ class Matrix(_Strict):
             out.append(Row(alias, p.name, p.kind, o.name, self.cost(o), o is self.cheapest(p), alias_of=target))
         return out
 
-    def not_offered_why(self, provider: str, protocol: str, stream: bool) -> Optional[str]:
+    def cases(self, row: "Row") -> list[str]:
+        """What the row's cells send: words always, tool calls on the routes `tools:` names."""
+        t = self.tools
+        with_tools = (t == "all" or (t == "cheapest" and row.cheapest and row.alias_of is None)
+                      or (isinstance(t, list) and row.name in t))
+        return [name for name, case in CASE_TABLE.items() if with_tools or not case.tools]
+
+    def cells(self) -> list[tuple["Row", str, bool, str]]:
+        """Every cell, (row, protocol, stream, case): the text cells first, in the order they always
+        had, then the tool cells; the one place that crosses the dimensions."""
+        rows = self.rows()
+        return [(r, p, s, c) for c in CASES for r in rows if c in self.cases(r)
+                for p in self.protocols for s in self.streaming]
+
+    def not_offered_why(self, provider: str, protocol: str, stream: bool, case: str = "text") -> Optional[str]:
         for n in self.not_offered:
-            if (n.provider in (None, provider) and n.protocol in (None, protocol) and n.stream in (None, stream)):
+            if (n.provider in (None, provider) and n.protocol in (None, protocol) and n.stream in (None, stream)
+                    and n.case in (None, case)):
                 return n.why
         return None
 
