@@ -69,6 +69,35 @@ SMOKE_FINDINGS = {
     "SMOKE-openai/gpt-4o-mini/openai_responses/plain": ("got 'chatcmpl-", ""),
     "SMOKE-openai/gpt-4.1/openai_responses/plain": ("got 'chatcmpl-", ""),
     "SMOKE-llamacpp/qwen2.5-7b-instruct/openai_responses/plain": ("got 'chatcmpl-", ""),
+    # Tool cells (each provider's cheapest route): every call, argument, id and usage arrives intact; red are
+    # the ids above, and two stream shapes. Over Claude and Gemini, streamed chat carries usage in the finish
+    # chunk instead of a final chunk with choices: [] ...
+    "SMOKE-anthropic/claude-3-5-haiku-20241022/openai_chat/plain/tools": ("got 'msg_", ""),
+    "SMOKE-anthropic/claude-3-5-haiku-20241022/openai_chat/plain/parallel_tools": ("got 'msg_", ""),
+    "SMOKE-anthropic/claude-3-5-haiku-20241022/openai_responses/plain/tools": (
+        "got 'msg_", SRC + "internal/translator/claude/openai/responses/claude_openai-responses_response.go:797,894"),
+    "SMOKE-anthropic/claude-3-5-haiku-20241022/openai_responses/plain/parallel_tools": ("got 'msg_", ""),
+    "SMOKE-anthropic/claude-3-5-haiku-20241022/openai_chat/stream/tools": (
+        "the usage chunk should have choices: []",
+        SRC + "internal/translator/claude/openai/chat-completions/claude_openai_response.go:233-252"),
+    "SMOKE-anthropic/claude-3-5-haiku-20241022/openai_chat/stream/parallel_tools": ("the usage chunk should have choices: []", ""),
+    "SMOKE-gemini/gemini-2.0-flash-lite/openai_chat/stream/tools": (
+        "the usage chunk should have choices: []",
+        SRC + "internal/translator/gemini/openai/chat-completions/gemini_openai_response.go:110-132,247-261"),
+    "SMOKE-gemini/gemini-2.0-flash-lite/openai_chat/stream/parallel_tools": ("the usage chunk should have choices: []", ""),
+    "SMOKE-gemini/gemini-2.0-flash-lite/openai_chat/plain/tools": ("created 0", ""),
+    "SMOKE-gemini/gemini-2.0-flash-lite/openai_chat/plain/parallel_tools": ("created 0", ""),
+    "SMOKE-openai/gpt-4o-mini/openai_responses/plain/tools": ("got 'chatcmpl-", ""),
+    "SMOKE-openai/gpt-4o-mini/openai_responses/plain/parallel_tools": ("got 'chatcmpl-", ""),
+    "SMOKE-llamacpp/qwen2.5-7b-instruct/openai_responses/plain/tools": ("got 'chatcmpl-", ""),
+    "SMOKE-llamacpp/qwen2.5-7b-instruct/openai_responses/plain/parallel_tools": ("got 'chatcmpl-", ""),
+    # ... and an Anthropic client streaming parallel calls from an OpenAI-shaped upstream gets both tool_use
+    # blocks started before the first one's deltas and stop (start at name and id, the rest at the finish).
+    "SMOKE-openai/gpt-4o-mini/anthropic_messages/stream/parallel_tools": (
+        "content_block_start while block 1 is still open",
+        SRC + "internal/translator/openai/claude/openai_claude_response.go:270-272,304-326"),
+    "SMOKE-llamacpp/qwen2.5-7b-instruct/anthropic_messages/stream/parallel_tools": (
+        "content_block_start while block 1 is still open", ""),
     # Catalog: a credential with a prefix is listed both as prefix/model and as the bare model.
     "SMOKE-catalog.namespaces": ("a plain name that is no declared alias", ""),
     # ...and the Claude and Gemini chain members fail as above.
