@@ -239,6 +239,10 @@ class Failover(_Strict):
     on_disconnect: Optional[bool] = None
     reports_model: Literal["answering", "requested", "any"] = "any"   # `model` in the response after failover
     metadata_header: Optional[str] = None   # response header whose value names the answering provider's URL
+    # A primary that failed and is healthy again gets the traffic back: a request sent this long after
+    # it recovered is served by it, not by a fallback (None: nothing promised; a breaker's cooldown
+    # counts against it, so with one this is at least its cooldown_s)
+    returns_to_primary_s: Optional[float] = Field(None, gt=0)
 
 
 class Retries(_Strict):

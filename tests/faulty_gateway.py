@@ -48,6 +48,8 @@ BREAKS = {
     "health_text", "health_always_ok", "liveness_needs_key", "no_request_id", "request_id_not_echoed",
     "request_id_not_forwarded", "leak_provider_key_in_headers", "leak_provider_key_in_errors", "leak_master_key",
     "traceback_in_errors", "origin_bypasses_auth", "no_body_limit", "nested_json_500", "ws_no_auth",
+    # a flapping primary, a fallback that refuses a prefill, liveness after a fault
+    "sticky_fallback", "prefill_passed_off", "liveness_dies_after_fault",
 }
 RID_KEY = web.RequestKey("rid", str)
 RID: contextvars.ContextVar[str] = contextvars.ContextVar("rid", default="")   # the request id, for upstream calls
@@ -152,6 +154,8 @@ class Gateway:
         self.prefixed: dict[str, tuple[str, str]] = {}     # "prefix/name" -> (provider base URL, name)
         self.in_flight: dict[str, int] = defaultdict(int)  # provider base URL -> requests under way (least-busy)
         self.latency: dict[str, float] = {}                # provider base URL -> its last answer's time (latency-based)
+        self.stuck: dict[str, int] = {}                    # sticky_fallback: model -> how far down its chain it moved
+        self.faulted = False                               # an upstream failure or a client gone away was seen
 
     # -- plumbing ----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -218,17 +222,33 @@ class Gateway:
             async for msg in client:
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     await up.send_str(msg.data)
+            if client.close_code not in (None, 1000):
+                self.fault_seen()   # the session was dropped, not closed
             if "ws_keep_upstream" in self.spec.breaks:
                 await asyncio.sleep(5)   # broken: the provider's stream runs on for nobody
             pump.cancel()
         return client
 
+    def dead(self) -> Optional[web.Response]:
+        """liveness_dies_after_fault: once a fault has been seen the probes get a 503 (the process lives,
+        its event loop wedged, say), while requests are still served."""
+        if self.faulted and "liveness_dies_after_fault" in self.spec.breaks:
+            return web.json_response({"status": "wedged"}, status=503)
+        return None
+
+    def fault_seen(self) -> None:
+        self.faulted = True
+
     async def health(self, request: web.Request) -> web.Response:
+        if (dead := self.dead()) is not None:
+            return dead
         if "health_text" in self.spec.breaks:
             return web.Response(text="OK")
         return web.json_response({"status": "ok"})
 
     async def liveness(self, request: web.Request) -> web.Response:
+        if (dead := self.dead()) is not None:
+            return dead
         if "liveness_needs_key" in self.spec.breaks and (refused := self.refused(request)) is not None:
             return refused
         return web.json_response("I'm alive!")
@@ -425,7 +445,25 @@ class Gateway:
         rest = list(self.spec.fallbacks.get(model, []))
         if "chain_reversed" in self.spec.breaks:
             rest.reverse()
-        return [model] + rest
+        return ([model] + rest)[self.stuck.get(model, 0):]   # sticky_fallback: from where it moved to, for good
+
+    def moved_to(self, model: str, i: int, special: bool) -> None:
+        """sticky_fallback: once failed over, the model's traffic starts at the member that answered."""
+        if i > 0 and not special and "sticky_fallback" in self.spec.breaks:
+            self.stuck[model] = self.stuck.get(model, 0) + i
+
+    def prefill_answer(self, model: str, body: dict[str, Any], f: "Fault") -> Optional[dict[str, Any]]:
+        """prefill_passed_off: a fallback's 400 on a request ending with an assistant turn is answered 200,
+        the prefill as the reply."""
+        msgs = body.get("messages") or []
+        last = msgs[-1] if msgs and isinstance(msgs[-1], dict) else {}
+        if "prefill_passed_off" not in self.spec.breaks or f.status != 400 or last.get("role") != "assistant":
+            return None
+        text = last.get("content") if isinstance(last.get("content"), str) else ""
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+                "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5}}
 
     async def route(self, model: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Tries the chain: retries on the same model, then failover, as promised (or broken). A 400
@@ -461,10 +499,13 @@ class Gateway:
                     await asyncio.sleep(self.wait_before_retry(f))
                     continue
                 self.breaker.success(m)
+                self.moved_to(model, i, special)
                 moved = i > 0 or special
                 if moved and "double_backup" in s.breaks:
                     await self.try_call(m, body)
                 return 200, self.finish(answer, model, m, moved, usage_sum), self.meta(model if "metadata_wrong" in s.breaks else m)
+            if i > 0 and (passed_off := self.prefill_answer(model, body, last)) is not None:
+                return 200, passed_off, self.meta(m)   # broken: the fallback's refusal turned into a reply
             then = self.after_failure(model, last, special)
             if then == "special":
                 plan, special, i = s.special_fallbacks[self.special_code(last) or ""][model], True, 0
@@ -542,11 +583,14 @@ class Gateway:
                 raw = await r.read()
                 if r.status != 200:
                     ra = r.headers.get("Retry-After")
+                    self.fault_seen()
                     raise Fault(r.status, raw, float(ra) if ra else None)
                 return json.loads(raw)
         except asyncio.TimeoutError:
+            self.fault_seen()
             raise Fault(504, b"upstream timeout") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ValueError):
+            self.fault_seen()
             raise Fault(502, b"upstream connection failed") from None
         finally:
             self.in_flight[base] -= 1
@@ -563,6 +607,7 @@ class Gateway:
                                          headers=self.upstream_headers(),
                                          timeout=aiohttp.ClientTimeout(total=None, sock_read=sock_read))
         except (aiohttp.ClientError, asyncio.TimeoutError):
+            self.fault_seen()
             return Fault(502, b"upstream connection failed")
         if up.status != 200:
             try:
@@ -570,6 +615,7 @@ class Gateway:
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 raw = b""
             up.release()
+            self.fault_seen()
             return Fault(up.status, raw)
         return up
 
@@ -594,6 +640,7 @@ class Gateway:
                         break
                     await asyncio.sleep(self.wait_before_retry(opened))
                     continue
+                self.moved_to(model, i, special)
                 moved = i > 0 or special
                 if moved and "double_backup" in s.breaks:
                     extra = await self.open_stream(m, body)
@@ -633,6 +680,7 @@ class Gateway:
             try:
                 await resp.write(data)
             except (ConnectionError, RuntimeError):
+                self.fault_seen()   # the client went away mid-stream
                 if "keep_upstream_after_disconnect" in s.breaks:
                     async for _ in upstream_resp.content.iter_any():
                         pass   # broken: drains the provider's whole answer for nobody
@@ -702,6 +750,7 @@ class Gateway:
             await resp.write_eof()
             return resp
         except (asyncio.TimeoutError, aiohttp.ClientError):
+            self.fault_seen()
             if "stream_fake_complete" in s.breaks:
                 return await fake_end()
         finally:

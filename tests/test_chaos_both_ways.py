@@ -1,6 +1,8 @@
 """Chaos claims, both ways: PASS against a gateway that degrades as promised, FAIL against one
 with that promise broken. The faults go through our fault proxy (harness.chaos) between the
-faulty gateway and a mock provider, exactly as in a real run.
+faulty gateway and a mock provider, exactly as in a real run. Every scenario ends with a liveness
+probe: a gateway whose liveness route dies with the fault (liveness_dies_after_fault) FAILs the
+scenario it was otherwise passing.
 """
 from __future__ import annotations
 
@@ -30,6 +32,11 @@ BREAKS = {
 }
 
 
+# One scenario per chaos check and kind of fault the gateway sees (a reset before the headers, a stream
+# cut mid-way, a client gone away, a websocket dropped): each PASSes, but for its liveness probe.
+LIVENESS = ("CM-19.6", "CM-20.1", "CM-20.4", "CM-19.12")
+
+
 def test_every_chaos_claim_with_a_check_is_covered():
     assert set(BREAKS) == set(CLAIMS)
     # the ones without a broken variant are few and named
@@ -50,7 +57,7 @@ def world(tmp_path_factory):
     mocks.stop(grace_s=3)
 
 
-def run_claim(claim_id: str, world, breaks: set[str], reset: bool = True) -> base.Verdict:
+def run_claim(claim_id: str, world, breaks: set[str], reset: bool = True, before=None) -> base.Verdict:
     cfg = parse({
         "target": {"name": "faulty", "url": "http://placeholder", "auth": {"key": KEY},
                    "protocols": ["openai_chat", "openai_realtime"]},
@@ -60,7 +67,8 @@ def run_claim(claim_id: str, world, breaks: set[str], reset: bool = True) -> bas
         "defaults": {"openai_model": "chaos-backup"},
         "chaos": {"enabled": True, "providers": ["ca"], "recovery_s": 5},
         "promises": {"fallbacks": {"chaos-model": ["chaos-backup"]}, "failover": {"preset": "5xx-and-429"},
-                     "retries": {"count": 1}, "request_timeout_s": 1, "stream_timeout_s": 1, "total_deadline_s": 3},
+                     "retries": {"count": 1}, "request_timeout_s": 1, "stream_timeout_s": 1, "total_deadline_s": 3,
+                     "health": {"liveness_path": "/health/liveliness"}},
     }, "chaos harness.yaml")
     spec = Spec(deployments={"chaos-model": (world["via_proxy"], "chaos-model"),
                              "chaos-backup": (world["direct"]["ob"], "chaos-backup")},
@@ -72,6 +80,8 @@ def run_claim(claim_id: str, world, breaks: set[str], reset: bool = True) -> bas
                                 {n: ProviderControl(n, u) for n, u in world["direct"].items()}, KEY, claim_id)
         ctx.chaos, ctx.chaos_proxies = world["chaos"], {"ca": "harness-ca"}
         claim = CLAIMS[claim_id]
+        if before is not None:
+            before(gw)
         return base.run(ctx, claim.check, dict(claim.params))
     finally:
         if reset:
@@ -83,6 +93,8 @@ def run_claim(claim_id: str, world, breaks: set[str], reset: bool = True) -> bas
 def test_chaos_claim_passes_when_the_gateway_degrades_as_promised(claim_id, world):
     v = run_claim(claim_id, world, set())
     assert v.status == "PASS", (v.status, v.reason, v.evidence)
+    probe = v.evidence["liveness"]   # probed after the scenario, on the promised route
+    assert probe["path"] == "/health/liveliness" and probe["status"] == 200 and probe["error"] is None, probe
 
 
 @pytest.mark.parametrize("claim_id", sorted(k for k, v in BREAKS.items() if v))
@@ -182,3 +194,36 @@ def test_scenarios_started_at_once_run_one_after_the_other(world, monkeypatch):
     spans = sorted(held)
     assert len(spans) == 3 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans   # one at a time
     assert sorted(v.evidence["queued_for_fault_proxy_s"] > 0 for v in verdicts.values()) == [False, True, True]
+
+
+@pytest.mark.parametrize("claim_id", LIVENESS)
+def test_a_scenario_whose_fault_kills_liveness_fails(claim_id, world):
+    """The gateway serves through the fault and recovers as promised, but its liveness route answers 503
+    from the fault on: the scenario FAILs with that reason, its own PASS kept in the evidence."""
+    v = run_claim(claim_id, world, {"liveness_dies_after_fault"})
+    assert v.status == "FAIL", (v.status, v.reason, v.evidence)
+    assert v.reason.startswith("after the fault the gateway failed its liveness probe: "
+                               "GET /health/liveliness answered HTTP 503"), v.reason
+    assert v.evidence["scenario_verdict"]["status"] == "PASS", v.evidence["scenario_verdict"]
+    assert v.evidence["liveness"]["status"] == 503
+
+
+def test_a_scenario_is_not_judged_when_liveness_failed_before_its_fault(world):
+    """Liveness already dead (an earlier fault's aftermath): this scenario is not blamed for it."""
+    def wedge(gw):
+        gw.gateway.faulted = True
+    v = run_claim("CM-19.6", world, {"liveness_dies_after_fault"}, before=wedge)
+    assert v.status == "ERROR" and v.reason.startswith("not judged: before any fault the gateway failed its liveness"), \
+        (v.status, v.reason)
+
+
+def test_without_a_liveness_route_the_health_route_is_probed(world, monkeypatch):
+    """No promises.health.liveness_path: the probe goes to the health route (target.paths.health)."""
+    real = parse
+
+    def no_liveness(data, source):
+        data["promises"].pop("health", None)
+        return real(data, source)
+    monkeypatch.setitem(globals(), "parse", no_liveness)
+    v = run_claim("CM-19.6", world, {"liveness_dies_after_fault"})
+    assert v.status == "FAIL" and "GET /health answered HTTP 503" in v.reason, (v.status, v.reason)

@@ -22,7 +22,7 @@ from harness.world.mocks import start_mocks
 from harness.world.processes import RefusingPort
 
 KEY = "sk-good-key-1234567"
-FILES = ("05-provider-client-errors.yaml", "05-streamed-resilience.yaml", "05-odd-streams.yaml",
+FILES = ("05-provider-client-errors.yaml", "05-streamed-resilience.yaml", "05-odd-streams.yaml", "05-flapping.yaml",
          "10-stream-completeness.yaml", "17-aliases.yaml", "18-routing.yaml", "22-health-contracts.yaml",
          "23-observability.yaml", "24-security.yaml", "25-client-sdks.yaml")
 CHECKS = base.load_all()
@@ -39,6 +39,7 @@ BREAKS: dict[str, list[tuple[frozenset[str], str]]] = {k: [(frozenset(v[0].split
     "CM-5.6.5": [("special_fallback_generic", "FAIL")],
     "CM-5.6.6": [("no_special_fallbacks", "SAFE")],
     "CM-5.6.7": [("special_fallback_generic", "FAIL")],
+    "CM-5.6.8": [("prefill_passed_off", "FAIL")],
     "CM-5.7.1": [("no_retry", "FAIL")], "CM-5.7.2": [("no_retry", "FAIL")],
     "CM-5.7.3": [("no_retry+failover_garbage", "FAIL")], "CM-5.7.4": [("no_retry", "FAIL")],
     "CM-5.7.5": [("no_retry+failover_garbage", "FAIL")], "CM-5.7.6": [("extra_retry", "FAIL")],
@@ -51,6 +52,9 @@ BREAKS: dict[str, list[tuple[frozenset[str], str]]] = {k: [(frozenset(v[0].split
     "CM-5.8.3": [("buffer_stream", "FAIL")], "CM-5.8.4": [("stream_total_timeout", "FAIL")],
     "CM-5.8.5": [("done_passthrough", "FAIL")], "CM-5.8.6": [("stream_fake_complete", "FAIL")],
     "CM-5.8.7": [("pass_malformed", "FAIL")],
+    # the faulty gateway has a breaker (cooldown 1.5 s) and keeps the promise all the same: the bound
+    # (promises.failover.returns_to_primary_s, 2 s) covers the cooldown; sticky_fallback never returns
+    "CM-5.9.1": [("sticky_fallback", "FAIL")],
     # advisory: the gateway that ends the stream cleanly keeps the safety promise but rescues nothing
     "CM-5.8.8": [("skip_malformed-", "PARTIAL"), ("pass_malformed", "FAIL")],
     "CM-10.5.1": [("stream_truncate_clean", "FAIL")], "CM-10.5.2": [("stream_truncate_clean", "FAIL")],
@@ -97,6 +101,8 @@ REASONS = {   # the reason each broken variant must give (a phrase of it)
     ("CM-5.8.8", "skip_malformed-"): "a clean error, not a rescue",
     ("CM-24.2", "leak_provider_key_in_errors"): "a provider key",
     ("CM-24.3", "leak_master_key"): "the master key",
+    ("CM-5.6.8", "prefill_passed_off"): "the prefill passed off as the reply",
+    ("CM-5.9.1", "sticky_fallback"): "stuck to the fallback",
 }
 
 ROUTING = {"wt-model": ("weighted", [("oa", 1.0), ("ob", 3.0)]), "lb-model": ("least-busy", [("oa", 1.0), ("ob", 1.0)]),
@@ -144,7 +150,8 @@ def harness_config(gateway_url: str):
             "fallbacks": {"fo-primary": ["fo-secondary", "fo-tertiary"], "rt-model": ["rt-backup"],
                           "to-model": ["to-backup"], "cw-model": ["cw-generic"], "cp-model": ["cp-generic"]},
             "context_window_fallbacks": {"cw-model": ["cw-large"]}, "content_policy_fallbacks": {"cp-model": ["cp-safe"]},
-            "failover": {"preset": "5xx-and-429", "reports_model": "answering", "metadata_header": "x-gw-api-base"},
+            "failover": {"preset": "5xx-and-429", "reports_model": "answering", "metadata_header": "x-gw-api-base",
+                         "returns_to_primary_s": 2},
             "retries": {"count": 1, "backoff_min_s": 0.2, "on_disconnect": True},
             "request_timeout_s": 1, "stream_timeout_s": 1, "total_deadline_s": 3, "ttft_overhead_ms": 50,
             "routing": {m: {"strategy": st, "deployments": dict(deps)} for m, (st, deps) in ROUTING.items()},

@@ -9,6 +9,9 @@ or after the first token), and what the gateway must do (`expect`):
 Every scenario starts from a gateway that serves normally (else it is not judged: ERROR, so one
 scenario's aftermath is never blamed on the next) and ends by lifting its faults (in a `finally`)
 and checking recovery: the gateway serves normally again within promises.chaos.recovery_s.
+Every chaos check, whatever its verdict, is then followed by a liveness probe (_probes_liveness):
+a gateway its fault left unable to answer it FAILs with that reason, its own verdict kept in the
+evidence; one that could not answer it before the fault is not judged.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from harness.checks.params import params_rule
 from harness.expr import ExprError, evaluate
 from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
+from harness.results.record import Status
 
 SLACK_S = 2.0
 PROMISE_NAMES = ("request_timeout_ms", "stream_timeout_ms", "total_deadline_ms")   # what toxic attributes may name
@@ -188,6 +192,57 @@ def _one_at_a_time(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
     return run
 
 
+LIVENESS_S = 2.0   # a liveness probe is answered at once: HTTP 200 within this
+
+
+def _liveness(ctx: CheckContext) -> dict[str, Any]:
+    """One liveness probe: GET promises.health.liveness_path without a key (else the health route, with
+    a key when it needs one); its path, status and time, and `error` unless it was 200 within LIVENESS_S."""
+    p = ctx.cfg.promises
+    path, auth = p.health.liveness_path, False
+    if not path:
+        path, auth = ctx.path("health"), p.health_requires_auth
+    ex = ctx.gateway.request("GET", path, auth=auth, deadline_s=LIVENESS_S)
+    error = None
+    if ex.error:
+        error = f"GET {path} gave no answer: {ex.error}"
+    elif ex.status != 200:
+        error = f"GET {path} answered HTTP {ex.status}"
+    elif ex.elapsed_s > LIVENESS_S:
+        error = f"GET {path} took {ex.elapsed_s:.1f}s, more than {LIVENESS_S:g}s"
+    return {"path": path, "status": ex.status, "elapsed_s": round(ex.elapsed_s, 3), "error": error}
+
+
+def _probes_liveness(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
+    """The one place a chaos check's liveness is probed: before it (a gateway already unable to answer
+    is not judged, so an earlier scenario's aftermath is not blamed on this one) and after it, whatever
+    the verdict but ERROR (nothing was judged then). A failed probe after the scenario is a FAIL with
+    that reason; the scenario's own verdict stays in the evidence (scenario_verdict)."""
+    @functools.wraps(fn)
+    def run(ctx: CheckContext, *args: Any, **kwargs: Any) -> Verdict:
+        before = _liveness(ctx)
+        if before["error"]:
+            raise NotJudged(f"not judged: before any fault the gateway failed its liveness probe ({before['error']})",
+                            {"liveness_before": before})
+        raised: Optional[Outcome] = None
+        try:
+            verdict = fn(ctx, *args, **kwargs)
+        except Outcome as exc:
+            if exc.status == Status.ERROR:
+                raise
+            raised, verdict = exc, exc.verdict()
+        after = _liveness(ctx)
+        verdict.evidence["liveness"] = after       # the same dict as the raised outcome's evidence
+        if after["error"]:
+            raise Deviation(f"after the fault the gateway failed its liveness probe: {after['error']}",
+                            {**verdict.evidence, "scenario_verdict": {"status": Status(verdict.status).value,
+                                                                      "reason": verdict.reason}}) from raised
+        if raised is not None:
+            raise raised
+        return verdict
+    return run
+
+
 def _toxics_rule(params: dict[str, Any]) -> None:
     """Each toxic a known type with its own attributes, each attribute a number or an expression
     over the promise names: checked when the catalog loads."""
@@ -218,6 +273,7 @@ def _toxics_rule(params: dict[str, Any]) -> None:
 @check("chaos.scenario")
 @params_rule(_toxics_rule)
 @_one_at_a_time
+@_probes_liveness
 def scenario(ctx: CheckContext, expect: Literal["complete", "clean_failure"],
              toxics: Optional[list[dict[str, Any]]] = None,
              when: Literal["before_request", "after_first_token"] = "before_request", stream: bool = False,
@@ -358,6 +414,7 @@ def _serving_normally(ctx: CheckContext, model: str, stream: bool, within_s: Opt
 
 @check("chaos.client_disconnect")
 @_one_at_a_time
+@_probes_liveness
 def client_disconnect(ctx: CheckContext) -> Verdict:
     """The client goes away mid-stream: the gateway cancels the upstream request and keeps serving."""
     model = ctx.role("chaos")
@@ -390,6 +447,7 @@ def client_disconnect(ctx: CheckContext) -> Verdict:
 
 
 @check("chaos.websocket_drop")
+@_probes_liveness
 def websocket_drop(ctx: CheckContext) -> Verdict:
     """A websocket session cut mid-response: the gateway cancels the upstream stream, and on
     reconnect the client gets a clean, complete response (no resume is promised, so a clean

@@ -1,10 +1,11 @@
 """Failover: a failing primary, and whether (and how cleanly) the gateway moved down the chain."""
 from __future__ import annotations
 
+import time
 from typing import Any, Optional, Union
 
-from harness.checks.base import (SAFE, CheckContext, Deviation, Unsupported, Verdict, check, judge, provider_usage,
-                                 require_2xx)
+from harness.checks.base import (SAFE, CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge,
+                                 provider_usage, require_2xx)
 from harness.client.http import Exchange
 from harness.oracles import errors as eo
 from harness.oracles import openai_chat as oc
@@ -255,3 +256,78 @@ def metadata_header(ctx: CheckContext, stream: bool = False) -> Verdict:
         violations.append(f"{header}: {value!r} does not name the answering provider {backup_url} (journal)")
     return judge(violations, {"exchange": ex.evidence(), "headers": ex.headers, "attempts": trail(entries)},
                  f"{header} names the provider the journal shows answered")
+
+
+FLAP_GAP_S = 0.2      # between two requests of a flapping series: a steady trickle, not a flood
+FLAP_OUTAGE_MIN = 2   # requests sent while the primary is down, at least, however slowly each is answered
+FLAP_STEADY = 2       # requests past the bound that must all reach the primary: it has the traffic back
+
+
+@check("failover.flapping_primary")
+def flapping_primary(ctx: CheckContext, rounds: int = 2, down_s: float = 2.0) -> Verdict:
+    """The primary flaps: down (503) for `down_s` and at least FLAP_OUTAGE_MIN requests, then healthy,
+    `rounds` times over, under a steady trickle of requests. Judged without a breaker: every request is
+    answered 200 (by the primary or a fallback), and every request sent promises.failover.returns_to_primary_s
+    or more after the primary recovered is served by it (a breaker's cooldown counts against that bound).
+    FAIL when a request fails during the outage, or when traffic stays with the fallback past the bound."""
+    bound = ctx.cfg.promises.failover.returns_to_primary_s
+    if bound is None:
+        raise Unsupported("the gateway promises nothing about when traffic returns to a recovered primary "
+                          "(promises.failover.returns_to_primary_s)")
+    model = ctx.role("failover")
+    chain = ctx.chain(model)
+    if not ctx.policy.fails_over(503):
+        raise Unsupported("the gateway does not promise failover on 503")
+    prov, tag = ctx.provider_of(model), ctx.tag()
+    sent: list[dict[str, Any]] = []
+    returns: list[float] = []
+    violations: list[str] = []
+    t0 = time.time()
+
+    def send(rnd: int, phase: str) -> dict[str, Any]:
+        before = {e["seq"] for e in prov.journal(tag=tag)}
+        at = time.time()
+        ex = ctx.chat(model, tag, prompt=f"Flapping probe {len(sent) + 1}.")   # distinct: no cache answers
+        mine = [e for e in prov.journal(tag=tag) if e["seq"] not in before]
+        by = "primary" if any(e["status"] == 200 for e in mine) else "fallback" if ex.status == 200 else "nobody"
+        row = {"round": rnd, "phase": phase, "sent_at_s": round(at - t0, 3), "status": ex.status,
+               "error": ex.error, "served_by": by, "elapsed_s": round(ex.elapsed_s, 3)}
+        sent.append(row)
+        if ex.error or ex.status != 200:
+            violations.append(f"round {rnd}: a request sent {phase} got {ex.error or f'HTTP {ex.status}'}")
+        time.sleep(FLAP_GAP_S)
+        return row
+
+    for rnd in range(1, rounds + 1):
+        fail_primary(ctx, model, tag, 503)
+        down_at, n = time.time(), 0
+        while n < FLAP_OUTAGE_MIN or time.time() - down_at < down_s:
+            send(rnd, "during the outage")
+            n += 1
+        prov.clear_script(tag)                  # healthy again: between two requests, none straddles it
+        healed = time.time()
+        if rnd == 1 and not any(e["status"] != 200 for e in prov.journal(tag=tag)):
+            raise NotJudged("not judged: the primary never failed a request in its first outage (the gateway "
+                            "sent it nothing, or the script did not apply)", {"requests": sent})
+        steady = 0
+        while steady < FLAP_STEADY and not violations:
+            late = time.time() - healed >= bound
+            row = send(rnd, f"{bound:g}s or more after the recovery" if late else "just after the recovery")
+            if late:
+                if row["served_by"] != "primary":
+                    violations.append(f"round {rnd}: the primary was healthy again {row['sent_at_s'] - (healed - t0):.1f}s "
+                                      f"before a request that went to the fallback, beyond the promised {bound:g}s: "
+                                      "the gateway stuck to the fallback")
+                steady += 1
+        back = [e for e in prov.journal(tag=tag) if e["status"] == 200 and e["t_received"] >= healed]
+        if back:
+            returns.append(round(back[0]["t_received"] - healed, 3))
+        if violations:
+            break
+    evidence = {"model": model, "fallbacks": chain, "bound_s": bound, "down_s": down_s, "requests": sent,
+                "primary_answered_after_s": returns, "attempts": trail(ctx.attempts(tag, [model] + chain))}
+    outage = sum(1 for r in sent if r["phase"] == "during the outage")
+    return judge(violations, evidence, f"all {len(sent)} requests through {rounds} outages ({outage} sent while the "
+                                       f"primary was down) answered 200; every request sent {bound:g}s or more after "
+                                       f"a recovery was served by the primary (its first answer came "
+                                       f"{max(returns or [0.0]):.1f}s after a recovery at most)")
