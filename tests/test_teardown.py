@@ -52,7 +52,8 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, sig, delay, seed):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(port_is_open("127.0.0.1", p) for p in ports):
         time.sleep(0.2)
-    assert not [p for p in ports if port_is_open("127.0.0.1", p)], out[-2000:]
+    still = [p for p in ports if port_is_open("127.0.0.1", p)]
+    assert not still, (_listeners(still), out[-2000:])
     pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", out)]
     assert len(pids) == 2 and not [p for p in pids if _alive(p)], out[-2000:]
     deadline = time.monotonic() + 10
@@ -63,6 +64,22 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, sig, delay, seed):
     md = (tmp_path / "report.md").read_text()
     assert "**Partial run**: interrupted" in md and (tmp_path / "results.jsonl").exists()
     assert "interrupted:" in out and "verdicts were reached and kept" in out
+
+
+def _listeners(ports: list[int]) -> dict[int, list[str]]:
+    """Who listens on these ports now (pid, parent and command line): a child of the run left behind,
+    or another test's process that took a freed port."""
+    import psutil
+    found: dict[int, list[str]] = {}
+    for c in psutil.net_connections(kind="tcp"):
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port in ports:
+            try:
+                proc = psutil.Process(c.pid) if c.pid else None
+                who = f"pid {c.pid} (parent {proc.ppid()}): {' '.join(proc.cmdline())[:200]}" if proc else "pid unknown"
+            except psutil.Error as exc:
+                who = f"pid {c.pid}: {type(exc).__name__}"
+            found.setdefault(c.laddr.port, []).append(who)
+    return found
 
 
 def _is_locust(p) -> bool:
