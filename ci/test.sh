@@ -8,10 +8,10 @@ bash ci/setup-actionlint.sh  # actionlint for tests/test_workflows.py (cached)
 # Two steps: the tests that start real gateways (marker e2e) never share the two cores with the
 # timing-sensitive ones. Either failing fails the run; a step that selects nothing is no failure.
 status=0
-.venv/bin/python -m pytest -n 2 -p no:cacheprovider -m "not e2e" "$@" || status=$?
+.venv/bin/python -m pytest -n 2 -p no:cacheprovider --durations=15 -m "not e2e" "$@" || status=$?
 [ "$status" -eq 5 ] && status=0
 e2e=0
-.venv/bin/python -m pytest -n 2 -p no:cacheprovider -m e2e "$@" || e2e=$?
+.venv/bin/python -m pytest -n 2 -p no:cacheprovider --durations=15 -m e2e "$@" || e2e=$?
 [ "$e2e" -eq 5 ] && e2e=0
 [ "$status" -ne 0 ] && exit "$status"
 exit "$e2e"
