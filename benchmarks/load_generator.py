@@ -55,7 +55,19 @@ def wrk(url: str, threads: int, conns: int, seconds: int) -> float:
 
 def conditions() -> str:
     la = os.getloadavg()
-    return f"{os.cpu_count()} cores, load average {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}"
+    return f"{os.cpu_count()} cores, load average {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}{cpu_pressure()}"
+
+
+def cpu_pressure() -> str:
+    """The kernel's CPU pressure (PSI): the share of the last 10 s in which some runnable task waited
+    for a core. The load average counts tasks; this says how much the machine's other work delayed
+    ours (a run beside a busy neighbour is not a run on two free cores)."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return ""
+    m = re.search(r"avg10=([\d.]+)", line)
+    return f", CPU pressure {float(m.group(1)):.0f}% (some, 10 s)" if m else ""
 
 
 class CpuOf:

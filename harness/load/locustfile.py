@@ -34,7 +34,7 @@ from locust import User, constant, events, task
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from locust.exception import StopUser
 
-from harness.load.metrics import HIGHEST_US, LOWEST_US, Recorder
+from harness.load.metrics import HIGHEST_US, LOWEST_US, Discard, Recorder
 from harness.load.wire import Connection, WireError
 
 SPEC: dict[str, Any] = json.loads(os.environ.get("HARNESS_LOAD_SPEC", "{}"))
@@ -257,13 +257,16 @@ def _error(kind: str, rec: Recorder | None = None) -> None:
     rec.count(f"error:{kind}")
 
 
+_DISCARD = Discard()
+
+
 def _recorder(t0: float) -> Recorder:
     """Where a request sent at t0 records: LOCAL, or during the warm-up (`warmup_s`: connections
-    opened, a burst of first requests) a recorder that is thrown away, so the figures are of the
-    steady state; LOCAL counts those requests as `warmup`."""
+    opened, a burst of first requests) nowhere, so the figures are of the steady state; LOCAL
+    counts those requests as `warmup`."""
     if t0 < _WINDOW.get("warm_until", 0.0):
         LOCAL.count("warmup")
-        return Recorder()
+        return _DISCARD
     return LOCAL
 
 

@@ -70,6 +70,24 @@ class Recorder:
         return out
 
 
+class Discard(Recorder):
+    """Takes figures and keeps none: where a warm-up request records. A fresh Recorder per request
+    made five HDR histograms (23,552 counters, 0.3 ms each) for every warm-up stream: a quarter of a
+    generator's CPU at 1,000 streams, spent as the first measured requests went out."""
+
+    def record(self, metric: str, seconds: float) -> None:
+        pass
+
+    def count(self, name: str, n: int = 1) -> None:
+        pass
+
+    def sample(self, seconds: float) -> None:
+        pass
+
+    def stamp(self, tag: str, sent_ns: int, first_ns: int) -> None:
+        pass
+
+
 def merged(blobs: Iterable[dict[str, object]]) -> Recorder:
     r = Recorder()
     for b in blobs:

@@ -31,8 +31,19 @@ MAX_TOKEN_TIMES = 4096   # a profile streams at most 4096 tokens; a journal of 5
 _DISCONNECTS = (ConnectionResetError, ConnectionError, BrokenPipeError)
 
 
+# json.dumps(data, separators=...) builds a new encoder per call; one built once writes the same
+# bytes in less than half the time (at 1,000 streams the events' encoding was an eighth of the
+# mock's CPU).
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def sse_value(value: Any) -> bytes:
+    """A JSON value as sse() writes it inside an event's data."""
+    return _COMPACT(value).encode()
+
+
 def sse(data: Any, event: str | None = None) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    payload = data if isinstance(data, str) else _COMPACT(data)
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {payload}\n\n".encode()
 
