@@ -11,7 +11,9 @@ status=0
 .venv/bin/python -m pytest -n 2 -p no:cacheprovider --durations=15 -m "not e2e" "$@" || status=$?
 [ "$status" -eq 5 ] && status=0
 e2e=0
-.venv/bin/python -m pytest -n 2 -p no:cacheprovider --durations=15 -m e2e "$@" || e2e=$?
+# --dist loadfile: a module's tests share its fixture's gateway and run (the full LiteLLM run is ~4.5 min);
+# spread test by test, each worker ran that fixture once, the same run twice at once.
+.venv/bin/python -m pytest -n 2 -p no:cacheprovider --durations=15 --dist loadfile -m e2e "$@" || e2e=$?
 [ "$e2e" -eq 5 ] && e2e=0
 [ "$status" -ne 0 ] && exit "$status"
 exit "$e2e"
