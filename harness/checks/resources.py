@@ -20,7 +20,7 @@ from typing import Any, Literal
 from harness.checks.base import PASS, CheckContext, Deviation, NotJudged, Unsupported, Verdict, check
 from harness.checks.params import params_rule
 from harness.client.http import Exchange
-from harness.world.processes import _group_members
+from harness.world.processes import group_members
 
 REQUEST_S = 15.0       # each soak request's deadline
 SOAK_BUDGET_S = 60.0   # the whole soak, warm-up included: past it the soak stops and nothing is judged
@@ -53,7 +53,7 @@ def group_usage(pgid: int, after: int) -> Sample:
     """The memory, threads and open files of every process in group `pgid`, from /proc.
     A member gone while it is read is left out; PermissionError goes to the caller."""
     n = rss_kb = threads = fds = 0
-    for pid in _group_members(pgid):
+    for pid in group_members(pgid):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
             open_fds = len(os.listdir(f"/proc/{pid}/fd"))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import secrets
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, Optional
 
 from harness.world.gateway import Launch
-from harness.world.processes import Child, StartError, kill_group
+from harness.world.processes import Child, StartError, signal_group
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
 TOKEN_HEADER = "X-Harness-Token"
@@ -44,7 +43,7 @@ class GatewayProcess:
         """Signals the gateway's whole process group, as an orchestrator stopping its container does."""
         with self._lock:
             if self.child.alive():   # not reaped: the group id is still the gateway's
-                os.killpg(self.child.pid, SIGNALS[name])
+                signal_group(self.child.pid, SIGNALS[name])
             return self.child.pid
 
     def current(self) -> tuple[int, bool]:
@@ -62,8 +61,7 @@ class GatewayProcess:
         """Whatever is left of the old process goes; the same command starts again. Returns the new
         pid and how long it took to be ready."""
         with self._lock:
-            kill_group(self.child.proc)
-            self.child.stop(grace_s=1)
+            self.child.stop(grace_s=0)   # ends with kill_group: nothing of the old process is left
             t0 = time.monotonic()
             self.child = self.launch.start_again()
             self._on_restart(self.child)

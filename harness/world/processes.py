@@ -103,7 +103,7 @@ class Child:
         """SIGTERM to the whole group, SIGKILL after `grace_s`. Safe to call twice."""
         try:
             if self.alive():
-                _signal_group(self.proc.pid, signal.SIGTERM)
+                signal_group(self.proc.pid, signal.SIGTERM)
                 try:
                     self.proc.wait(timeout=grace_s)
                 except subprocess.TimeoutExpired:
@@ -130,14 +130,14 @@ class Child:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
     """The processes whose process group is `pgid` (from /proc/<pid>/stat, field 5)."""
     members = []
     for entry in os.scandir("/proc"):
@@ -163,13 +163,13 @@ def kill_group(proc: subprocess.Popen, timeout_s: float = 5.0) -> None:
     pgid = proc.pid
     deadline = time.monotonic() + timeout_s
     if proc.poll() is None:   # not reaped (alive or a zombie): the pid, and so the group id, is still ours
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
         try:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:   # stuck in the kernel (D state): nothing more a signal can do
             return
     while True:
-        members = _group_members(pgid)
+        members = group_members(pgid)
         if not members or pgid in members:
             return
         for pid in members:
