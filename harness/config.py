@@ -252,6 +252,18 @@ class Retries(_Strict):
     honors_retry_after: bool = False
     max_retry_after_s: float = Field(5, gt=0)
     on_disconnect: bool = False            # a connection the provider drops before answering is retried too
+    # An attempt that hit request_timeout_s (a provider that accepts and never answers) is retried `count`
+    # times too (True) or never (False); None: not said, and the silent-route count is UNSUPPORTED.
+    on_timeout: Optional[bool] = None
+
+
+class Concurrency(_Strict):
+    """A cap on the requests a model (deployment) has in flight: the one over it is refused at once
+    with one of `statuses`, never queued and never sent to the provider; once a slot frees, a new
+    request is served. The check holds max_in_flight requests at the provider, so it is bounded."""
+    max_in_flight: int = Field(ge=1, le=16)
+    statuses: list[int] = Field([429, 503], min_length=1)
+    answered_within_s: float = Field(gt=0, le=30)   # the refusal reaches the caller within this
 
 
 class Auth(_Strict):
@@ -317,6 +329,7 @@ class Promises(_Strict):
     stream_timeout_s: Optional[float] = Field(None, gt=0)    # a stalled stream is ended within this
     breaker: Optional[Breaker] = None
     rate_limit: Optional[RateLimit] = None
+    concurrency: Optional[Concurrency] = None   # a cap on requests in flight per model (roles.concurrency)
     cache: Optional[Cache] = None
     idempotency_header: Optional[str] = None
     auth: Auth = Auth()
@@ -366,6 +379,7 @@ class Roles(_Strict):
     cache: Optional[str] = None
     cache_other: Optional[str] = None       # a second cached model, for "a different model misses"
     rate_limit: list[str] = []             # one model per rate-limit claim: each starts with a fresh window
+    concurrency: list[str] = []            # one model per concurrency-limit claim: each has its slots to itself
     chaos: Optional[str] = None             # a model whose provider link runs through the fault proxy
     no_fallback: Optional[str] = None       # a model with no fallback of any kind: provider errors reach the caller
 
@@ -513,6 +527,7 @@ class HarnessConfig(_Strict):
         refs += [(f"roles.{k}", v) for k, v in self.roles.model_dump().items() if isinstance(v, str)]
         refs += [(f"roles.breaker[{i}]", v) for i, v in enumerate(self.roles.breaker)]
         refs += [(f"roles.rate_limit[{i}]", v) for i, v in enumerate(self.roles.rate_limit)]
+        refs += [(f"roles.concurrency[{i}]", v) for i, v in enumerate(self.roles.concurrency)]
         for field, value in refs:
             if value is not None and value not in model_names:
                 raise ValueError(f"{field}: {value!r} is not one of the models")
