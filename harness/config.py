@@ -306,6 +306,27 @@ class RequestId(_Strict):
     header: str                              # the response header that carries it
     echoes: bool = False                     # a client-sent id (in the same header) comes back unchanged
     forwarded: Optional[bool] = None         # it reaches the provider in the same header (None: not promised)
+    # The id the caller got is written to the gateway's own log (the one the harness keeps of a gateway
+    # it started): "errors" for requests that failed, "all" for every request (None: not promised).
+    logged: Optional[Literal["errors", "all"]] = None
+
+
+class MetricsPromise(_Strict):
+    """A Prometheus metrics route whose figures agree with what the callers saw (checks/metrics.py).
+    Names are sample names as the route writes them (a counter's `_total` included); a series is
+    picked by `model_label` (the requested model) and every series of it is summed."""
+    path: str = Field("/metrics", pattern=r"^/")
+    requests: str = Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")   # counts every request
+    errors: Optional[str] = Field(None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")   # counts the failed ones
+    latency: Optional[str] = Field(None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")  # histogram/summary: its _sum, _count
+    latency_unit: Literal["s", "ms"] = "s"
+    latency_counts: Literal["all", "success"] = "all"   # which requests the latency figure observes
+    model_label: str = "model"
+    # The latency figure's mean may differ from the mean the harness measured by this much plus this
+    # share of it: a gateway times from after it read the request to before it wrote the answer.
+    tolerance_ms: float = Field(50, ge=0)
+    tolerance_ratio: float = Field(0.1, ge=0, lt=1)
+    settle_s: float = Field(5, gt=0, le=60)   # counters may move after the answer (logged in the background)
 
 
 class ProcessPromise(_Strict):
@@ -317,6 +338,112 @@ class ProcessPromise(_Strict):
     rss_growth_mb_per_1000: Optional[float] = Field(None, gt=0)   # resident memory, MiB per 1,000 requests
     fd_growth_max: Optional[int] = Field(None, ge=0)       # open file descriptors more than after the warm-up
     thread_growth_max: Optional[int] = Field(None, ge=0)   # threads more than after the warm-up
+
+
+ADMIN_PLACEHOLDERS = ("key", "alias", "expires_s", "budget")
+_PLACEHOLDER = r"\{([A-Za-z_]\w*)\}"
+
+
+def admin_placeholders(value: Any) -> set[str]:
+    """The {names} used in a template: a string, or the strings anywhere inside a JSON-like body."""
+    import re
+    if isinstance(value, str):
+        return set(re.findall(_PLACEHOLDER, value))
+    if isinstance(value, dict):
+        return set().union(*(admin_placeholders(v) for v in value.values()), *(admin_placeholders(k) for k in value))
+    if isinstance(value, list):
+        return set().union(*(admin_placeholders(v) for v in value))
+    return set()
+
+
+class AdminCall(_Strict):
+    """One call of the gateway's admin API (checks/keys.py). `path` and the strings of `body` may hold
+    {key} (the client key: one the harness makes, or the one the gateway made, read from `field`),
+    {alias} (a label naming the check), {expires_s} and {budget}; a string that is one placeholder
+    alone becomes the value itself (a number stays a number)."""
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str = Field(pattern=r"^/")
+    body: Any = None
+    # The dotted field of the JSON answer holding what the call yields: the new key (a create call;
+    # without it the harness makes the key and sends it as {key}), or the key's spend (the spend call).
+    field: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> "AdminCall":
+        unknown = sorted(admin_placeholders(self.path) | admin_placeholders(self.body))
+        unknown = [n for n in unknown if n not in ADMIN_PLACEHOLDERS]
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}} (known: "
+                             + ", ".join(f"{{{n}}}" for n in ADMIN_PLACEHOLDERS) + ")")
+        return self
+
+    def uses(self, name: str) -> bool:
+        return name in admin_placeholders(self.path) | admin_placeholders(self.body)
+
+
+class Price(_Strict):
+    input: float = Field(ge=0)     # per prompt token
+    output: float = Field(ge=0)    # per completion token
+
+
+KEY_OPERATIONS = ("create", "revoke", "expiry", "budget", "spend")
+
+
+class Keys(_Strict):
+    """The gateway's admin API for client keys, as data (CM-28): how to create a key, revoke it, create
+    one that expires or one with a budget, read a key's spend. The admin credential is the run's own
+    key (target.auth: LiteLLM's master key) unless `admin_key_env` names an environment variable;
+    either way it is a secret, never written anywhere. What the gateway lacks is left out, with why
+    in `not_offered` (its claims are then UNSUPPORTED with that reason, never FAIL)."""
+    admin_key_env: Optional[str] = None
+    create: Optional[AdminCall] = None
+    revoke: Optional[AdminCall] = None
+    create_expiring: Optional[AdminCall] = None   # a key that expires {expires_s} after it was made
+    create_budgeted: Optional[AdminCall] = None   # a key with a budget of {budget}
+    spend: Optional[AdminCall] = None             # a key's spend so far (`field`)
+    # A change takes effect (a new key accepted, a revoked or expired one refused, a spent budget
+    # enforced, spend reported) at most this long after the admin API answered, or the key expired.
+    within_s: float = Field(2.0, gt=0, le=60)
+    expires_s: float = Field(2.0, gt=0, le=60)   # the lifetime of the expiring key the check makes
+    budget: Optional[float] = Field(None, gt=0)  # the budget of the budgeted key, in the price's currency
+    model: Optional[str] = None                  # the model the key claims use (default: the OpenAI default)
+    price: Optional[Price] = None                # what that model costs per token, by the gateway's own prices
+    spend_tolerance: float = Field(0.01, ge=0, lt=1)   # relative: reported spend vs usage times price
+    not_offered: dict[Literal["all", "create", "revoke", "expiry", "budget", "spend"], str] = {}
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Keys":
+        declared = {"create": self.create, "revoke": self.revoke, "expiry": self.create_expiring,
+                    "budget": self.create_budgeted, "spend": self.spend}
+        for op, why in self.not_offered.items():
+            if not why.strip():
+                raise ValueError(f"not_offered.{op}: say why")
+            if declared.get(op) is not None:
+                raise ValueError(f"not_offered.{op}: the operation is declared too")
+        for name, call in (("create", self.create), ("create_expiring", self.create_expiring),
+                           ("create_budgeted", self.create_budgeted)):
+            if call is not None and call.field is None and not call.uses("key"):
+                raise ValueError(f"{name}: give `field` (where the answer holds the new key) or send {{key}} "
+                                 "(a key the harness makes) in its path or body")
+        if self.create_expiring is not None and not self.create_expiring.uses("expires_s"):
+            raise ValueError("create_expiring: its path or body must send {expires_s}")
+        if self.create_budgeted is not None:
+            if not self.create_budgeted.uses("budget"):
+                raise ValueError("create_budgeted: its path or body must send {budget}")
+            if self.budget is None:
+                raise ValueError("budget: required with create_budgeted")
+        for name, call in (("revoke", self.revoke), ("spend", self.spend)):
+            if call is not None and not call.uses("key"):
+                raise ValueError(f"{name}: its path or body must name the key, {{key}}")
+        if self.spend is not None and self.spend.field is None:
+            raise ValueError("spend: give `field`, where the answer holds the key's spend")
+        if (self.spend is not None or self.create_budgeted is not None) and self.price is None:
+            raise ValueError("price: required with spend or create_budgeted (spend is usage times price)")
+        return self
+
+    def why_not(self, op: str) -> Optional[str]:
+        """Why the gateway does not offer `op` (one of KEY_OPERATIONS), when the target says so."""
+        return self.not_offered.get(op) or self.not_offered.get("all")
 
 
 class Promises(_Strict):
@@ -348,8 +475,10 @@ class Promises(_Strict):
     routing: dict[str, RoutingGroup] = {}    # model -> the deployments behind it and how one is chosen
     aliases: Aliases = Aliases()
     request_id: Optional[RequestId] = None
+    metrics: Optional[MetricsPromise] = None   # a Prometheus route agreeing with what callers saw
     process: ProcessPromise = ProcessPromise()
     max_body_bytes: Optional[int] = Field(None, ge=1024)   # a bigger body is refused (413 or another 4xx), not forwarded
+    keys: Optional[Keys] = None   # the admin API for client keys: create, revoke, expiry, budgets, spend (CM-28)
     # Where each promise comes from: promise name (retries, breaker, failover...) -> "file:line@tag"
     # or a URL. Documentation only: the report shows it beside the verdicts that rest on the promise.
     sources: dict[str, str] = {}
@@ -382,6 +511,7 @@ class Roles(_Strict):
     concurrency: list[str] = []            # one model per concurrency-limit claim: each has its slots to itself
     chaos: Optional[str] = None             # a model whose provider link runs through the fault proxy
     no_fallback: Optional[str] = None       # a model with no fallback of any kind: provider errors reach the caller
+    metrics: Optional[str] = None           # a model only the metrics claims send to: its counters move with them alone
 
 
 class Deadlines(_Strict):
@@ -540,6 +670,8 @@ class HarnessConfig(_Strict):
         for prefix, p in self.promises.aliases.provider_prefixes.items():
             if p not in names:
                 raise ValueError(f"promises.aliases.provider_prefixes.{prefix}: {p!r} is not one of the providers")
+        if self.promises.keys and self.promises.keys.model and self.promises.keys.model not in model_names:
+            raise ValueError(f"promises.keys.model: {self.promises.keys.model!r} is not one of the models")
         return self
 
     # -- conveniences for checks -------------------------------------------------------------

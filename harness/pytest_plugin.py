@@ -127,6 +127,7 @@ def _context(config: pytest.Config) -> base.CheckContext:
                                            refuses=p.get("refuses_connections", False))
                      for name, p in info.providers.items()}
         state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key, routes=routes)
+        state.ctx.gateway_logs = info.gateway_logs   # the gateway's own log, when the harness started it
         if info.process_control:   # the harness started the gateway: process faults may kill and restart it
             from harness.client.process import ProcessControl
             state.ctx.process = ProcessControl(**info.process_control)

@@ -104,6 +104,7 @@ class CheckContext:
         self.chaos = None                        # a ChaosControl when the world has a fault proxy
         self.chaos_proxies: dict[str, str] = {}  # provider -> proxy name
         self.process = None                      # a ProcessControl when the harness started the gateway
+        self.gateway_logs: list[str] = []        # glob patterns of the files the gateway logs to (when started here)
         self.begin_check()
 
     def begin_check(self) -> None:
@@ -264,7 +265,7 @@ def load_all() -> dict[str, CheckFn]:
 # The promises each family of checks reads: a verdict's evidence names where they come from
 # (promises.sources in harness.yaml: a file and line of the gateway's own code, or its docs).
 PROMISES_READ = {
-    "failover": ("fallbacks", "failover"), "retries": ("retries", "fallbacks", "total_deadline_s"),
+    "failover": ("fallbacks", "failover"), "retries": ("retries", "fallbacks", "total_deadline_s", "request_timeout_s"),
     "breaker": ("breaker", "fallbacks"), "timeouts": ("request_timeout_s", "stream_timeout_s", "total_deadline_s"),
     "ratelimit": ("rate_limit",), "cache": ("cache",), "auth": ("auth",), "models": ("fallbacks",),
     "health": ("health_status_field", "health_requires_auth"), "usage": ("usage_estimated_when_missing",),
@@ -273,7 +274,7 @@ PROMISES_READ = {
     "provider_errors": ("context_window_fallbacks", "content_policy_fallbacks", "fallbacks", "failover"),
     "streams": ("stream_timeout_s", "ttft_overhead_ms", "fallbacks"), "routing": ("routing",),
     "aliases": ("aliases",), "request_id": ("request_id",), "security": ("max_body_bytes", "auth"),
-    "process": ("process",),
+    "process": ("process",), "concurrency": ("concurrency",), "metrics": ("metrics",),
 }
 
 

@@ -41,6 +41,9 @@ class WorldInfo:
     coverage_dir: Optional[str] = None   # the gateway runs under coverage.py: contexts are switched here
     # {url, token, restart_timeout_s} of world/control.py when the harness started the gateway (secret token)
     process_control: Optional[dict[str, Any]] = None
+    # glob patterns of the files the gateway the harness started logs to (its output, target.start.logs);
+    # a restart's log (gateway.startN.log) matches too. Empty for a gateway the harness did not start.
+    gateway_logs: list[str] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -108,9 +111,11 @@ class World:
             self._control = ControlServer(self.gateway)
             control = {"url": self._control.url, "token": self._control.token,
                        "restart_timeout_s": launch.ready_timeout_s}
+        logs = [str(self.workdir / "gateway*.log"), *(str(self.workdir / rel) for rel in self.cfg.target.start.logs)
+                ] if gateway and self.cfg.target.start else []
         self.info = WorldInfo(str(self.cfg_path), url, self.key, providers, time.time(), gateway is not None,
                               chaos_url, chaos_proxies, gateway.pid if gateway else None,
-                              str(self.coverage_dir) if rc else None, control)
+                              str(self.coverage_dir) if rc else None, control, logs)
         self.info.save(self.info_path)
         return self.info
 
