@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.world.processes import Child, RefusingPort, StartError, _live, kill_group, spawn_ready
+from timing import bound
 
 
 def _state(pid: int) -> str | None:
@@ -129,6 +130,24 @@ def test_a_ready_line_that_is_not_json_is_a_start_error_and_the_child_is_stopped
     with pytest.raises(StartError, match="said READY with something that is not JSON") as e:
         spawn_ready("garbled", [sys.executable, "-c", script], tmp_path / "g.log", timeout_s=20)
     assert not [c for c in _live if c.name == "garbled"], e.value   # stopped, not left to the atexit hook
+
+
+def test_a_child_that_keeps_printing_after_ready_is_not_blocked_and_its_output_is_logged(tmp_path):
+    # 1 MiB after READY: sixteen times a pipe's buffer. Unread, the child would block on its first
+    # full pipe and never reach its exit.
+    script = ("import sys; print('READY {}', flush=True)\n"
+              "for i in range(1024): sys.stdout.write('x' * 1023 + '\\n')\n"
+              "sys.stdout.write('the end\\n')")
+    child, info = spawn_ready("chatty", [sys.executable, "-c", script], tmp_path / "chatty.log", timeout_s=20)
+    try:
+        child.proc.wait(timeout=bound(10))
+        deadline = time.monotonic() + bound(5)   # the copying thread may still be flushing the last chunk
+        while "the end" not in child.log_tail(1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.log_tail(1) == "the end"
+        assert (tmp_path / "chatty.log").read_bytes().count(b"x" * 1023 + b"\n") == 1024   # every line, none lost
+    finally:
+        child.stop(grace_s=2)
 
 
 def _bind(port: int) -> None:

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Optional
@@ -76,6 +77,7 @@ class Child:
         self.name = name
         self.argv = argv
         self.log_path = log_path
+        self.unread = b""   # stdout read with the READY line, not yet in the log (spawn_ready)
         self._log: Optional[IO[bytes]] = open(log_path, "wb") if log_path else None
         try:
             self.proc = subprocess.Popen(
@@ -123,6 +125,29 @@ class Child:
                 self._log = None
             _live.discard(self)
         return self.proc.returncode
+
+    def drain_stdout(self) -> None:
+        """Copies what the child prints on stdout from now on into its log, in a thread. Once its
+        READY line is read nobody else reads the pipe, and a child that keeps printing would block
+        for good on a full pipe (64 KiB) in the middle of serving. The thread ends with the pipe."""
+        out = self.proc.stdout
+        if out is None:
+            return
+
+        def copy() -> None:
+            try:
+                chunk = self.unread
+                while True:
+                    if chunk and self._log:
+                        self._log.write(chunk)
+                        self._log.flush()
+                    chunk = out.read1(65536)   # type: ignore[union-attr]
+                    if not chunk:   # the child closed its stdout or exited
+                        return
+            except (OSError, ValueError):   # the pipe or the log closed under us by stop()
+                pass
+
+        threading.Thread(target=copy, name=f"{self.name}-stdout", daemon=True).start()
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path or not self.log_path.exists():
@@ -222,6 +247,7 @@ def spawn_ready(name: str, argv: list[str], log_path: Path, timeout_s: float) ->
     if info is None:
         child.stop(grace_s=2)
         raise StartError(f"{name} did not start within {timeout_s:.0f}s: {child.log_tail(5) or 'no output'}")
+    child.drain_stdout()
     return child, info
 
 
@@ -245,8 +271,10 @@ def _await_ready(child: Child, timeout_s: float) -> Optional[dict]:
         if not chunk:   # end of output: the child closed it or exited
             return _ready_json(child, tail)
         *lines, tail = (tail + chunk).split(b"\n")
-        for line in lines:
+        for i, line in enumerate(lines):
             if line.startswith(b"READY "):
+                # What came in the same read after the READY line belongs to the log (drain_stdout).
+                child.unread = b"".join(rest + b"\n" for rest in lines[i + 1:]) + tail
                 return _ready_json(child, line)
     return None
 
