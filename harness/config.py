@@ -341,14 +341,14 @@ class ProcessPromise(_Strict):
 
 
 ADMIN_PLACEHOLDERS = ("key", "alias", "expires_s", "budget")
-_PLACEHOLDER = r"\{([A-Za-z_]\w*)\}"
+PLACEHOLDER = r"\{([A-Za-z_]\w*)\}"
 
 
 def admin_placeholders(value: Any) -> set[str]:
     """The {names} used in a template: a string, or the strings anywhere inside a JSON-like body."""
     import re
     if isinstance(value, str):
-        return set(re.findall(_PLACEHOLDER, value))
+        return set(re.findall(PLACEHOLDER, value))
     if isinstance(value, dict):
         return set().union(*(admin_placeholders(v) for v in value.values()), *(admin_placeholders(k) for k in value))
     if isinstance(value, list):
