@@ -161,3 +161,21 @@ def test_the_request_deadline_bounds_a_slow_stream(server):
         for _ in r.chunks():
             time.sleep(0.6)   # the next read comes after the deadline
     assert e.value.kind == "deadline" and time.monotonic() - t0 < bound(1.2)   # the deadline and one late read
+
+
+def test_a_profiles_timeout_ends_a_silent_stream_as_a_timeout_error(mocks):
+    # The provider sends its first token after 4 s; the profile gives a stream 0.5 s. Every stream is
+    # then a timeout error, none a completed stream, and the run is not held for the provider's 4 s
+    # each time (with the old fixed 60 s deadline, each stream would have completed late instead).
+    from harness.load.outcome import tally
+    from harness.load.run import Profile, run
+    oa = mocks["oa"]
+    oa.script(model="timeout-probe", first_token_delay_ms=4000, times=100)
+    try:
+        profile = Profile(name="t", user="StreamUser", users=2, spawn_rate=10, duration_s=1.5, drain_s=1, timeout_s=0.5)
+        res = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "timeout-probe", None)
+    finally:
+        oa.clear_script()
+    counts = res["counts"]
+    assert counts.get("error:stream_broken:timeout", 0) == counts["started"] >= 2, counts
+    assert tally(counts)["completed"] == 0, counts

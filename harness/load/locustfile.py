@@ -271,7 +271,7 @@ def _recorder(t0: float) -> Recorder:
 
 
 PATH = SPEC.get("path", "/v1/chat/completions")
-TIMEOUT_S = float(SPEC.get("timeout_s", 60))
+TIMEOUT_S = float(SPEC.get("timeout_s", 60))   # the profile's timeout_s: a request not done by then is an error
 
 
 def _fire(environment, name: str, t0: float, length: int, exc: Exception | None) -> None:
@@ -528,7 +528,7 @@ class FanoutStreamUser(WireUser):
         n = SPEC.get("fanout", 4)
         # A connection per stream of the fan: they run at once.
         jobs = [gevent.spawn(_stream_once, self, time.perf_counter(), None, None, i) for i in range(n)]
-        gevent.joinall(jobs, timeout=SPEC.get("timeout_s", 60))
+        gevent.joinall(jobs, timeout=TIMEOUT_S)
         end = time.perf_counter()
         # The completed streams' TTFTs: one that failed, was cut or is still running has none.
         ttfts = [j.value for j in jobs if j.value is not None]
@@ -556,7 +556,7 @@ class RealtimeUser(User):
         t0 = time.perf_counter()
         url = self.host.replace("http", "ws", 1) + SPEC.get("path", "/v1/realtime") + f"?model={SPEC.get('model', '')}"
         headers = [f"{k}: {v}" for k, v in _headers().items() if k != "Content-Type"]
-        ws = websocket.create_connection(url, header=headers, timeout=SPEC.get("timeout_s", 60))
+        ws = websocket.create_connection(url, header=headers, timeout=TIMEOUT_S)
         first = json.loads(ws.recv())
         if first.get("type") != "session.created":
             ws.close()
@@ -578,7 +578,7 @@ class RealtimeUser(User):
                 self.ws = self._open()
             t0 = time.perf_counter()
             LOCAL.count("started")
-            deadline = t0 + SPEC.get("timeout_s", 60)
+            deadline = t0 + TIMEOUT_S
             self.ws.send(json.dumps({"type": "response.create", "response": {
                 "modalities": ["text"], "instructions": f"Load test. [h:load-{secrets.token_hex(6)}]"}}))
             seen = Arrivals(t0)

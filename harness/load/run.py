@@ -43,6 +43,9 @@ class Profile(BaseModel):
     duration_s: Optional[float] = Field(None, gt=0, le=3600)   # every run is bounded in time: no request starts after it
     max_requests: int = Field(1_000_000, ge=1)   # ... and in requests (a fan is one), shared among the processes
     drain_s: float = Field(10, ge=0, le=120)     # how long requests in flight at the end may take to finish
+    # A request (a stream: the whole of it; a fan: all its streams) not done in this long is ended and
+    # counted an error (timeout), its connection closed: a hung gateway costs a user this, not the run.
+    timeout_s: float = Field(60, gt=0, le=3600)
     # Requests sent in the first warmup_s seconds run but leave no figure (counted as `warmup`): the
     # connections' opening and the burst of first requests are not the steady state measured.
     warmup_s: float = Field(0, ge=0, le=600)
@@ -103,7 +106,7 @@ def locust_spec(profile: Profile, path: str, model: str, auth: Optional[str], au
             "steps": [st.model_dump() for st in profile.steps],
             "processes": max(1, processes),   # the open model splits its arrival rate among them, max_requests too
             "duration_s": profile.duration_s, "max_requests": profile.max_requests, "drain_s": profile.drain_s,
-            "warmup_s": profile.warmup_s}
+            "warmup_s": profile.warmup_s, "timeout_s": profile.timeout_s}
 
 
 def backstop_s(profile: Profile) -> int:
