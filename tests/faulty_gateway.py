@@ -50,6 +50,9 @@ BREAKS = {
     "traceback_in_errors", "origin_bypasses_auth", "no_body_limit", "nested_json_500", "ws_no_auth",
     # a flapping primary, a fallback that refuses a prefill, liveness after a fault
     "sticky_fallback", "prefill_passed_off", "liveness_dies_after_fault",
+    # the published schemas (CM-27): fields the protocols require, left out; errors not in the protocol's shape
+    "chat_nulls_omitted", "responses_fields_dropped", "anthropic_fields_dropped", "error_fields_dropped",
+    "anthropic_error_openai_shaped",
 }
 RID_KEY = web.RequestKey("rid", str)
 RID: contextvars.ContextVar[str] = contextvars.ContextVar("rid", default="")   # the request id, for upstream calls
@@ -273,14 +276,25 @@ class Gateway:
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.spec.deployments]})
 
-    def error(self, status: int, message: str, headers: Optional[dict[str, str]] = None) -> web.Response:
-        """The gateway's own error (not a provider's, relayed)."""
+    def error(self, status: int, message: str, headers: Optional[dict[str, str]] = None,
+              anthropic: bool = False) -> web.Response:
+        """The gateway's own error (not a provider's, relayed), in the shape of the protocol asked."""
         if "leak_master_key" in self.spec.breaks:
             message += f" (accepted keys: {', '.join(sorted(self.spec.keys))})"
         if "traceback_in_errors" in self.spec.breaks:
             message += "\n" + TRACEBACK
-        return web.json_response({"error": {"message": message, "type": "gateway_error"}}, status=status,
+        return web.json_response(self.error_body(status, message, "gateway_error", anthropic), status=status,
                                  headers=headers)
+
+    def error_body(self, status: int, message: str, kind: str, anthropic: bool = False) -> dict[str, Any]:
+        """OpenAI's ErrorResponse (param and code null when there is none), or Anthropic's on /v1/messages."""
+        if anthropic and "anthropic_error_openai_shaped" not in self.spec.breaks:
+            kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error"}.get(status, "api_error")
+            return {"type": "error", "error": {"type": kind, "message": message}}
+        if "error_fields_dropped" in self.spec.breaks:
+            return {"error": {"message": message, "type": kind}}   # broken: param and code left out
+        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
     def relayed(self, f: "Fault") -> dict[str, Any]:
         """A provider's error passed on: its own error object (code included), else a generic one."""
@@ -289,7 +303,7 @@ class Gateway:
         except ValueError:
             body = None
         if not (isinstance(body, dict) and isinstance(body.get("error"), dict)) or "error_code_dropped" in self.spec.breaks:
-            body = {"error": {"message": f"upstream {f.status}", "type": "upstream_error"}}
+            body = self.error_body(f.status, f"upstream {f.status}", "upstream_error")
         if "leak_provider_key_in_errors" in self.spec.breaks:
             body = {"error": {**body["error"], "message": f"{body['error'].get('message')} (sent with {self.spec.upstream_key})"}}
         return body
@@ -404,6 +418,11 @@ class Gateway:
         if body.get("stream"):
             return await self.route_stream(request, model, body)
         status, answer, headers = await self.route(model, body)
+        if status == 200 and "chat_nulls_omitted" in s.breaks:
+            for c in answer.get("choices") or []:   # broken: the nulls the schema requires, left out
+                for where, key in ((c, "logprobs"), (c.get("message") or {}, "refusal")):
+                    if key in where and where[key] is None:
+                        del where[key]
         if status == 200 and cache_key:
             self.cache[cache_key] = (time.monotonic(), answer)
         raw = json.dumps(answer).encode()
@@ -780,6 +799,11 @@ class Gateway:
             for c in obj.get("choices") or []:
                 if c.get("finish_reason") not in (None, "stop"):
                     c["finish_reason"], changed = "stop", True   # broken: a cut answer called finished
+        if "chat_nulls_omitted" in s.breaks:
+            for c in obj.get("choices") or []:
+                if "finish_reason" in c and c["finish_reason"] is None:
+                    del c["finish_reason"]
+                    changed = True   # broken: a chunk choice's null finish_reason left out
         if "tool_args_truncated" in s.breaks:
             for c in obj.get("choices") or []:
                 for tc in (c.get("delta") or {}).get("tool_calls") or []:
@@ -799,9 +823,9 @@ class Gateway:
             body = json.loads(await request.read())
             model = body["model"]
         except (ValueError, KeyError, TypeError, RecursionError):
-            return self.error(400, "invalid body")
+            return self.error(400, "invalid body", anthropic=request.path == "/v1/messages")
         if model not in s.deployments:
-            return self.error(404, f"unknown model {model}")
+            return self.error(404, f"unknown model {model}", anthropic=request.path == "/v1/messages")
         base, upstream = self.deployment(model)
         headers = {**self.upstream_headers(), "x-api-key": s.upstream_key,
                    "anthropic-version": request.headers.get("anthropic-version", "2023-06-01")}
@@ -815,24 +839,71 @@ class Gateway:
                     answer = json.loads(raw)
                     answer["usage"] = {k: v * 2 if isinstance(v, int) else v for k, v in (answer.get("usage") or {}).items()}
                     raw = json.dumps(answer).encode()
+                raw = self.reshape_answer(request.path, up.status, raw)
                 return web.Response(body=raw, status=up.status, headers={"Content-Type": ctype})
             resp = web.StreamResponse(status=200, headers={"Content-Type": ctype})
             await resp.prepare(request)
             buf, events = b"", 0
+            reshaped = {"/v1/responses": "responses_fields_dropped", "/v1/messages": "anthropic_fields_dropped"}
+            framed = "passthrough_truncate_clean" in s.breaks or reshaped.get(request.path) in s.breaks
             async for chunk in up.content.iter_any():
-                if "passthrough_truncate_clean" not in s.breaks:
+                if not framed:
                     await resp.write(chunk)
                     continue
                 buf += chunk
                 *frames, buf = buf.split(b"\n\n")
                 for frame in frames:
-                    if events >= 5:   # broken: cut after five events, and the body ended as if whole
-                        await resp.write_eof()
+                    if events >= 5 and "passthrough_truncate_clean" in s.breaks:
+                        await resp.write_eof()   # broken: cut after five events, and the body ended as if whole
                         return resp
-                    await resp.write(frame + b"\n\n")
+                    await resp.write(self.reshape_event(request.path, frame) + b"\n\n")
                     events += 1
             await resp.write_eof()
             return resp
+
+    def reshape_answer(self, path: str, status: int, raw: bytes) -> bytes:
+        """What the schema switches do to a plain /v1/responses or /v1/messages answer (the reference: nothing)."""
+        s = self.spec
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            return raw
+        if not isinstance(answer, dict):
+            return raw
+        if status == 200 and path == "/v1/responses" and "responses_fields_dropped" in s.breaks:
+            answer.pop("tools", None)            # broken: a field the Response object requires
+        elif status == 200 and path == "/v1/messages" and "anthropic_fields_dropped" in s.breaks:
+            answer.pop("stop_sequence", None)    # broken: required, null when no stop sequence was hit
+        elif status >= 400 and path == "/v1/messages" and "anthropic_error_openai_shaped" in s.breaks:
+            err = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+            answer = {"error": {"message": err.get("message", ""), "type": err.get("type", "upstream_error"),
+                                "param": None, "code": None}}   # broken: OpenAI's error shape on Anthropic's route
+        else:
+            return raw
+        return json.dumps(answer).encode()
+
+    def reshape_event(self, path: str, frame: bytes) -> bytes:
+        """What the schema switches do to one streamed event (its `data:` line) of /v1/responses or /v1/messages."""
+        s = self.spec
+        lines = frame.split(b"\n")
+        for i, line in enumerate(lines):
+            if not line.startswith(b"data: "):
+                continue
+            try:
+                obj = json.loads(line[6:])
+            except ValueError:
+                return frame
+            if not isinstance(obj, dict):
+                return frame
+            if path == "/v1/responses" and "responses_fields_dropped" in s.breaks:
+                obj.pop("sequence_number", None)   # broken: every Responses stream event requires one
+            elif (path == "/v1/messages" and "anthropic_fields_dropped" in s.breaks
+                  and obj.get("type") == "content_block_delta"):
+                obj.pop("index", None)             # broken: which content block the delta belongs to
+            else:
+                return frame
+            lines[i] = b"data: " + json.dumps(obj).encode()
+        return b"\n".join(lines)
 
     async def stream_from(self, request: web.Request, answer: dict[str, Any], mismatch: bool) -> web.StreamResponse:
         text = answer["choices"][0]["message"].get("content") or ""

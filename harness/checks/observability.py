@@ -1,10 +1,13 @@
 """Observability a caller can see: a request id on every response (plain, streamed, error), echoed
-when the caller sent one, and passed on to the provider when promised."""
+when the caller sent one, passed on to the provider when promised, and the same id in the gateway's
+own log, where an operator looks it up."""
 from __future__ import annotations
 
+import glob
+import time
 from typing import Literal
 
-from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_answer
+from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge, require_answer
 from harness.config import RequestId
 
 
@@ -69,3 +72,59 @@ def forwarded(ctx: CheckContext) -> Verdict:
     upstream = [e["headers"].get(rid.header.lower()) for e in ctx.journal(model, tag)]
     return judge([] if got and upstream == [got] else [f"the caller got {rid.header}: {got!r}; the provider saw {upstream}"],
                  {"exchange": ex.evidence(), "upstream": upstream}, f"the provider saw the caller's {rid.header}")
+
+
+LOG_WAIT_S = 5.0   # the id must be in the gateway's log this soon after the answer
+LOG_POLL_S = 0.2
+
+
+def _log_lines_with(patterns: list[str], needle: str) -> list[str]:
+    """The lines of the gateway's log files (glob patterns) that contain `needle`, file by file."""
+    found = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            try:
+                text = open(path, errors="replace").read()
+            except OSError:
+                continue
+            found += [f"{path.rsplit('/', 1)[-1]}: {line[:500]}" for line in text.splitlines() if needle in line]
+    return found
+
+
+@check("request_id.logged")
+def logged(ctx: CheckContext, case: Literal["error", "success"]) -> Verdict:
+    """The request id the caller got in the promised header is in the gateway's own log within a few
+    seconds: for a request that failed at the provider, and, when every request's id is promised to
+    be logged, for one that succeeded."""
+    rid = _promise(ctx)
+    if rid.logged is None:
+        raise Unsupported(f"the gateway does not promise to write {rid.header} to its log (promises.request_id.logged)")
+    if case == "success" and rid.logged == "errors":
+        raise Unsupported(f"the gateway promises to log the {rid.header} of failed requests only "
+                          "(promises.request_id.logged: errors)")
+    if not ctx.gateway_logs:
+        raise Unsupported("the harness did not start the gateway, so it has no log of it to read")
+    model, tag = ctx.role("no_fallback"), ctx.tag()
+    if case == "error":
+        ctx.provider_of(model).script(tag=tag, status=500)   # every attempt, retries included
+    ex = ctx.chat(model, tag)
+    require_answer(ex)
+    if (case == "error") == (ex.status == 200):
+        raise NotJudged(f"the request meant to {'fail' if case == 'error' else 'succeed'} got HTTP {ex.status}",
+                        {"exchange": ex.evidence()})
+    got = ex.headers.get(rid.header.lower())
+    if not got:
+        raise Deviation(f"the answer (HTTP {ex.status}) carries no {rid.header}: the caller has nothing to quote",
+                        {"exchange": ex.evidence()})
+    t0, lines = time.monotonic(), []
+    while True:
+        lines = _log_lines_with(ctx.gateway_logs, got)
+        if lines or time.monotonic() - t0 >= LOG_WAIT_S:
+            break
+        time.sleep(LOG_POLL_S)
+    evidence = {"exchange": ex.evidence(), "id": got, "log_lines": lines[:5], "waited_s": round(time.monotonic() - t0, 3),
+                "logs": ctx.gateway_logs}
+    return judge([] if lines else [f"the {rid.header} {got!r} the caller got (HTTP {ex.status}) is not in the "
+                                   f"gateway's log {LOG_WAIT_S:g} s later"],
+                 evidence, f"the {rid.header} of a {'failed' if case == 'error' else 'successful'} request is in "
+                           "the gateway's log")

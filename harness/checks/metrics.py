@@ -1,0 +1,136 @@
+"""Observability an operator reads: the gateway's Prometheus route agrees with what the callers saw.
+
+A model of their own (roles.metrics) gets a small batch of chat requests, some of which fail at the
+provider; the route is scraped before and after, and the deltas of the promised request counter,
+error counter and latency figure (promises.metrics) are held to what the harness counted and timed.
+The claims share that model's counters, so they run one after another (group `metrics`).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Literal, Optional
+
+from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge
+from harness.client.http import Exchange
+from harness.config import MetricsPromise
+from harness.oracles import metrics as mo
+
+PROVIDER_DELAY_MS = 100   # each answer takes the provider this long: a latency figure has something to show
+POLL_S = 0.2              # between two scrapes while the counters settle
+
+
+def _promise(ctx: CheckContext, figure: str) -> MetricsPromise:
+    m = ctx.cfg.promises.metrics
+    if m is None:
+        raise Unsupported("the gateway promises no metrics route (promises.metrics)")
+    if figure == "errors" and not m.errors:
+        raise Unsupported("the gateway's metrics promise no error counter (promises.metrics.errors)")
+    if figure == "latency" and not m.latency:
+        raise Unsupported("the gateway's metrics promise no latency figure (promises.metrics.latency)")
+    return m
+
+
+def _scrape(ctx: CheckContext, m: MetricsPromise) -> list[mo.Sample]:
+    ex = ctx.gateway.request("GET", m.path, headers={"Accept": "text/plain"})
+    if ex.error or ex.status != 200:
+        raise Deviation(f"GET {m.path} gave {ex.error or f'HTTP {ex.status}'}, not the promised metrics",
+                        {"scrape": ex.evidence()})
+    try:
+        return mo.parse(ex.body.decode("utf-8", "replace"))
+    except mo.NotPrometheus as exc:
+        raise Deviation(f"GET {m.path} is not Prometheus text: {exc}", {"scrape": ex.evidence()}) from None
+
+
+def _figures(m: MetricsPromise, samples: list[mo.Sample], model: str) -> dict[str, Optional[float]]:
+    def pick(name: Optional[str]) -> Optional[float]:
+        return mo.total(samples, name, m.model_label, model) if name else None
+    return {"requests": pick(m.requests), "errors": pick(m.errors),
+            "latency_sum": pick(f"{m.latency}_sum" if m.latency else None),
+            "latency_count": pick(f"{m.latency}_count" if m.latency else None)}
+
+
+def _moved(before: dict[str, Optional[float]], after: dict[str, Optional[float]]) -> dict[str, float]:
+    return {k: mo.delta(before[k], after[k]) for k in before}
+
+
+def _settled(ctx: CheckContext, m: MetricsPromise, model: str, base: dict[str, Optional[float]],
+             want: dict[str, int]) -> tuple[dict[str, Optional[float]], float]:
+    """Scrapes until every figure has moved at least as far as `want` (a gateway may count after it
+    answered) or settle_s passes; then once more after a pause, so a late second count shows too.
+    Returns the last figures and how long they took to settle."""
+    t0 = time.monotonic()
+    figures = _figures(m, _scrape(ctx, m), model)
+    while time.monotonic() - t0 < m.settle_s:
+        moved = _moved(base, figures)
+        if all(moved[k] >= n for k, n in want.items()):
+            break
+        time.sleep(POLL_S)
+        figures = _figures(m, _scrape(ctx, m), model)
+    waited = round(time.monotonic() - t0, 3)
+    time.sleep(POLL_S * 2)
+    return _figures(m, _scrape(ctx, m), model), waited
+
+
+def _send(ctx: CheckContext, model: str, ok_tag: str, fail_tag: str, requests: int, errors: int) -> list[Exchange]:
+    """`requests` chat requests, one after another; `errors` of them, spread out, fail at the provider."""
+    fail_at = {round(i * requests / errors) for i in range(errors)} if errors else set()
+    out = []
+    for i in range(requests):
+        ex = ctx.chat(model, fail_tag if i in fail_at else ok_tag)
+        if ex.error:
+            raise NotJudged(f"request {i + 1} got no complete answer ({ex.error}): what the gateway should have "
+                            "counted is unknown", {"exchange": ex.evidence()})
+        out.append(ex)
+    return out
+
+
+@check("metrics.agree")
+def agree(ctx: CheckContext, figure: Literal["requests", "errors", "latency"], requests: int = 10,
+          errors: int = 3) -> Verdict:
+    """After `requests` chat requests of which `errors` fail at the provider, the request counter rose
+    by exactly `requests`, the error counter by the number of failed answers, and the latency figure
+    observed the promised requests with a mean that agrees with the harness's within the tolerance."""
+    m = _promise(ctx, figure)
+    if not 0 <= errors < requests <= 50:
+        raise ValueError("metrics.agree needs 0 <= errors < requests <= 50")
+    model = ctx.role("metrics")
+    ok_tag, fail_tag = ctx.tag(), ctx.tag()
+    prov = ctx.provider_of(model)
+    prov.script(tag=ok_tag, headers_delay_ms=PROVIDER_DELAY_MS)
+    prov.script(tag=fail_tag, status=500)   # every attempt, retries included
+    # A warm-up request, counted before the batch: a gateway's first answer carries one-off costs its
+    # figure and the harness's clock would not share alike.
+    first = _figures(m, _scrape(ctx, m), model)
+    warm = ctx.chat(model, ok_tag)
+    base, _ = _settled(ctx, m, model, first, {"requests": 1} if warm.status == 200 else {})
+    exs = _send(ctx, model, ok_tag, fail_tag, requests, errors)
+    failed = [ex for ex in exs if not 200 <= (ex.status or 0) < 300]
+    counted = exs if m.latency_counts == "all" else [ex for ex in exs if ex not in failed]
+    want = {"requests": requests, "errors": len(failed) if m.errors else 0,
+            "latency_count": len(counted) if m.latency else 0}
+    after, waited = _settled(ctx, m, model, base, want)
+    moved = _moved(base, after)
+    evidence: dict[str, Any] = {
+        "model": model, "requests": requests, "statuses": [ex.status for ex in exs],
+        "elapsed_ms": [round(ex.elapsed_s * 1000, 1) for ex in exs], "before": base, "after": after,
+        "moved": moved, "settled_s": waited, "warm_up_status": warm.status,
+        "series": {"requests": m.requests, "errors": m.errors, "latency": m.latency, "label": m.model_label}}
+    if figure == "requests":
+        return judge(mo.counter_violations(f"request counter {m.requests}{{{m.model_label}={model!r}}}",
+                                           moved["requests"], requests),
+                     evidence, f"{m.requests} rose by {requests} for {requests} requests ({len(failed)} failed)")
+    if not failed:
+        raise NotJudged(f"none of the {errors} requests the provider failed reached the caller as an error: "
+                        "the figures cannot be told apart", evidence)
+    if figure == "errors":
+        return judge(mo.counter_violations(f"error counter {m.errors}{{{m.model_label}={model!r}}}",
+                                           moved["errors"], len(failed)),
+                     evidence, f"{m.errors} rose by {len(failed)} for the {len(failed)} failed answers")
+    harness_mean = sum(ex.elapsed_s for ex in counted) / len(counted)
+    violations, mean_s = mo.latency_violations(moved["latency_sum"], moved["latency_count"], len(counted),
+                                               harness_mean, m.latency_unit, m.tolerance_ms, m.tolerance_ratio)
+    evidence.update(harness_mean_ms=round(harness_mean * 1000, 1),
+                    gateway_mean_ms=round(mean_s * 1000, 1) if mean_s is not None else None)
+    return judge([f"{m.latency}: {v}" for v in violations], evidence,
+                 f"{m.latency} observed {len(counted)} requests, mean {evidence['gateway_mean_ms']} ms against "
+                 f"the harness's {evidence['harness_mean_ms']} ms")
