@@ -179,3 +179,25 @@ def test_a_profiles_timeout_ends_a_silent_stream_as_a_timeout_error(mocks):
     counts = res["counts"]
     assert counts.get("error:stream_broken:timeout", 0) == counts["started"] >= 2, counts
     assert tally(counts)["completed"] == 0, counts
+
+
+def test_a_fan_past_its_timeout_ends_its_streams_and_warm_up_fans_leave_no_figure(mocks):
+    # Each stream trickles a token every 0.3 s for 6 s: never silent for the 1 s timeout, so only the
+    # fan's own deadline ends it. Its streams are then ended and their connections closed, each a
+    # timeout error; left running they would share a connection with the next fan's streams and
+    # turn up as garbage or resets. Fans sent in the 1.2 s warm-up are in no count.
+    from harness.load.run import Profile, run
+    oa = mocks["oa"]
+    oa.script(model="fan-probe", token_delay_ms=300, tokens=20, times=100)
+    try:
+        profile = Profile(name="f", user="FanoutStreamUser", fanout=2, users=1, spawn_rate=10, duration_s=3.5,
+                          warmup_s=1.2, drain_s=2, timeout_s=1)
+        res = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "fan-probe", None)
+    finally:
+        oa.clear_script()
+    c = res["counts"]
+    errors = {k: v for k, v in c.items() if k.startswith("error:")}
+    assert c["fans"] >= 1 and c["fans_incomplete"] == c["fans"] and c["fan_streams"] == 2 * c["fans"], c
+    assert errors == {"error:stream_broken:timeout": c["fan_streams"]}, c
+    assert c["warmup"] >= 2 and c["started"] == c["fan_streams"], c   # a warm-up fan: in no count but `warmup`
+    assert "fan" not in res["table"] or not res["table"]["fan"].get("count"), res["table"]

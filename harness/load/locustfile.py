@@ -530,17 +530,26 @@ class FanoutStreamUser(WireUser):
         jobs = [gevent.spawn(_stream_once, self, time.perf_counter(), None, None, i) for i in range(n)]
         gevent.joinall(jobs, timeout=TIMEOUT_S)
         end = time.perf_counter()
+        # A stream still running is ended here, and its connection closed mid-answer: left running,
+        # it would share its connection with the next fan's stream on the same slot.
         # The completed streams' TTFTs: one that failed, was cut or is still running has none.
-        ttfts = [j.value for j in jobs if j.value is not None]
-        LOCAL.count("fans")
-        LOCAL.count("fan_streams", n)
-        LOCAL.count("fan_streams_finished", len(ttfts))
+        ttfts = [j.value for j in jobs if j.dead and j.value is not None]
+        # A fan sent during the warm-up leaves no figure, like its streams (they count as `warmup`).
+        rec = _DISCARD if t0 < _WINDOW.get("warm_until", 0.0) else LOCAL
+        for i, job in enumerate(jobs):
+            if not job.dead:
+                job.kill(block=True, timeout=2)
+                self.conn(i).close()
+                _error("stream_broken:timeout", rec)
+        rec.count("fans")
+        rec.count("fan_streams", n)
+        rec.count("fan_streams_finished", len(ttfts))
         if len(ttfts) < n:
             # Timed by the streams that did finish, the fan would look faster than it was.
-            LOCAL.count("fans_incomplete")
+            rec.count("fans_incomplete")
         else:
-            LOCAL.record("fan", end - t0)
-            LOCAL.record("fan_ttft", max(ttfts))
+            rec.record("fan", end - t0)
+            rec.record("fan_ttft", max(ttfts))
         self.due = time.perf_counter() + SPEC.get("think_s", 0)
 
 
