@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 BREAKS = {
     "failover_on_client_errors", "failover_garbage", "failover_leaks_error", "chain_reversed", "error_not_openai_shaped",
@@ -47,15 +48,24 @@ BREAKS = {
     # health, observability, security
     "health_text", "health_always_ok", "liveness_needs_key", "no_request_id", "request_id_not_echoed",
     "request_id_not_forwarded", "leak_provider_key_in_headers", "leak_provider_key_in_errors", "leak_master_key",
+    "metrics_misses_errors", "metrics_counts_twice", "metrics_latency_wrong", "log_no_request_id", "log_other_request_id",
     "traceback_in_errors", "origin_bypasses_auth", "no_body_limit", "nested_json_500", "ws_no_auth",
     # a flapping primary, a fallback that refuses a prefill, liveness after a fault
     "sticky_fallback", "prefill_passed_off", "liveness_dies_after_fault",
     # the published schemas (CM-27): fields the protocols require, left out; errors not in the protocol's shape
     "chat_nulls_omitted", "responses_fields_dropped", "anthropic_fields_dropped", "error_fields_dropped",
     "anthropic_error_openai_shaped",
+    # client keys through the admin API (/key/generate, /key/delete, /key/info, in LiteLLM's shape)
+    "created_key_unusable", "revoke_ignored", "revoke_lags", "expiry_ignored", "budget_not_enforced",
+    "spend_misreported", "refused_after_forward",
+    # a concurrency limit (a model's requests in flight) and a silent route retried behind the caller's back
+    "concurrency_queues", "concurrency_refuses_late", "concurrency_forwards_refused", "concurrency_never_frees",
+    "silent_retried_after_answer",
 }
 RID_KEY = web.RequestKey("rid", str)
 RID: contextvars.ContextVar[str] = contextvars.ContextVar("rid", default="")   # the request id, for upstream calls
+# The models whose provider timed out during this request (silent_retried_after_answer retries them later)
+TIMED_OUT: contextvars.ContextVar[Optional[list[str]]] = contextvars.ContextVar("timed_out", default=None)
 SPECIAL_CODES = ("context_length_exceeded", "content_policy_violation")   # 400s with fallbacks of their own
 TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/gateway/app.py", line 42, in chat\nKeyError: model'
 
@@ -88,7 +98,15 @@ class Spec:
     # model -> (strategy, [(provider base URL, upstream model, weight or cost)]): a group of deployments
     groups: dict[str, tuple[str, list[tuple[str, str, float]]]] = field(default_factory=dict)
     prefixes: dict[str, str] = field(default_factory=dict)   # "mockprefix/" -> a provider base URL
+    log_path: Optional[str] = None   # the gateway's own log: a line per request, with its id
     max_body_bytes: int = 1024 * 1024
+    # Keys made through the admin API are charged for plain chat answers: model -> (input, output) per token
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    revoke_lag_s: float = 2.0     # revoke_lags: how long a revoked key still works
+    # A cap on each of these models' chat requests in flight: the one over it is refused at once (503)
+    concurrency_limited: set[str] = field(default_factory=set)
+    max_in_flight: int = 2
+    refuse_late_s: float = 3.0    # concurrency_refuses_late: how long the refusal is held back
 
     def __post_init__(self) -> None:
         unknown = self.breaks - BREAKS
@@ -99,6 +117,15 @@ class Spec:
 class Fault(Exception):
     def __init__(self, status: int, body: bytes = b"", retry_after: Optional[float] = None) -> None:
         self.status, self.body, self.retry_after = status, body, retry_after
+
+
+@dataclass
+class VirtualKey:
+    """A client key made through the admin API: its expiry and budget, what it spent, when revoked."""
+    expires_at: Optional[float] = None   # time.monotonic()
+    max_budget: Optional[float] = None
+    spend: float = 0.0
+    revoked_at: Optional[float] = None
 
 
 class Breaker:
@@ -158,13 +185,24 @@ class Gateway:
         self.in_flight: dict[str, int] = defaultdict(int)  # provider base URL -> requests under way (least-busy)
         self.latency: dict[str, float] = {}                # provider base URL -> its last answer's time (latency-based)
         self.stuck: dict[str, int] = {}                    # sticky_fallback: model -> how far down its chain it moved
+        # /metrics: a registry of its own (several gateways run in one test process)
+        self.registry = CollectorRegistry()
+        self.requests_metric = Counter("gateway_requests", "chat requests", ["model", "status"], registry=self.registry)
+        self.errors_metric = Counter("gateway_errors", "chat requests answered with an error", ["model"], registry=self.registry)
+        self.latency_metric = Histogram("gateway_request_duration_seconds", "chat requests, arrival to last byte",
+                                        ["model"], registry=self.registry)
         self.faulted = False                               # an upstream failure or a client gone away was seen
+        self.busy: dict[str, int] = defaultdict(int)       # model -> chat requests in flight (concurrency limit)
+        self.behind_back: set[asyncio.Future] = set()      # silent_retried_after_answer's retries under way
+        self.vkeys: dict[str, VirtualKey] = {}             # keys made through the admin API
+        self.deleted: list[str] = []                       # every key an admin asked to delete, in order
 
     # -- plumbing ----------------------------------------------------------------------------
     def app(self) -> web.Application:
         # aiohttp's own 1 MiB limit would refuse big bodies before the gateway's promise is judged:
         # the limit is the gateway's (Spec.max_body_bytes, checked in chat()).
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.middlewares.extend([self.limit_concurrency, self.retry_behind_back])   # CM-29.x, CM-5.2.12
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/messages", self.passthrough)
         app.router.add_post("/v1/responses", self.passthrough)
@@ -173,8 +211,118 @@ class Gateway:
         app.router.add_get("/health", self.health)
         app.router.add_get("/health/liveliness", self.liveness)
         app.router.add_get("/health/deployments", self.health_deployments)
+        app.router.add_post("/key/generate", self.key_generate)
+        app.router.add_post("/key/delete", self.key_delete)
+        app.router.add_get("/key/info", self.key_info)
         app.on_response_prepare.append(self.stamp)
+        app.middlewares.append(self.observe)   # innermost: counts and logs what the handlers answered
+        app.router.add_get("/metrics", self.metrics)
         return app
+
+    @web.middleware
+    async def observe(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every chat request counted and timed per model (arrival to the last byte: a stream's handler
+        returns once it has sent it), and every request's line in the gateway's log with its id."""
+        t0 = time.monotonic()
+        model = None
+        if request.method == "POST" and request.path == "/v1/chat/completions":
+            try:
+                body = json.loads(await request.read())   # aiohttp keeps it for the handler
+                model = body.get("model") if isinstance(body, dict) else None
+            except (ValueError, RecursionError):
+                pass
+        t_read, status = time.monotonic(), 500
+        try:
+            resp = await handler(request)
+            status = resp.status
+            return resp
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            if isinstance(model, str):
+                # broken: the time before the provider was asked, not the request's
+                self.count(model, status, (t_read if "metrics_latency_wrong" in self.spec.breaks else time.monotonic()) - t0)
+            self.log(request, status)
+
+    def count(self, model: str, status: int, seconds: float) -> None:
+        s, failed = self.spec, not 200 <= status < 300
+        if failed and "metrics_misses_errors" in s.breaks:
+            return   # broken: a failed request is counted nowhere
+        times = 2 if "metrics_counts_twice" in s.breaks else 1
+        self.requests_metric.labels(model=model, status=str(status)).inc(times)
+        if failed:
+            self.errors_metric.labels(model=model).inc(times)
+        self.latency_metric.labels(model=model).observe(seconds)
+
+    def log(self, request: web.Request, status: int) -> None:
+        if not self.spec.log_path:
+            return
+        rid = "-" if "log_no_request_id" in self.spec.breaks else (
+            uuid.uuid4().hex if "log_other_request_id" in self.spec.breaks else self.request_id(request))
+        with open(self.spec.log_path, "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {status} {request.method} {request.path} request_id={rid}\n")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @staticmethod
+    async def chat_body(request: web.Request) -> Optional[dict[str, Any]]:
+        """A chat request's JSON body (aiohttp keeps it for the handler), or None."""
+        if request.method != "POST" or request.path != "/v1/chat/completions":
+            return None
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    @web.middleware
+    async def limit_concurrency(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Spec.max_in_flight chat requests per limited model; the one over it is refused at once with a
+        503, never queued and never forwarded (or as the concurrency_* switches break that)."""
+        s = self.spec
+        body = await self.chat_body(request) if s.concurrency_limited else None
+        model = body.get("model") if body else None
+        if model not in s.concurrency_limited:
+            return await handler(request)
+        if self.busy[model] >= s.max_in_flight:
+            if "concurrency_queues" in s.breaks:
+                deadline = time.monotonic() + 60
+                while self.busy[model] >= s.max_in_flight and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)   # broken: waits for a slot instead of refusing
+            else:
+                if "concurrency_refuses_late" in s.breaks:
+                    await asyncio.sleep(s.refuse_late_s)   # broken: the refusal is held back
+                if "concurrency_forwards_refused" in s.breaks:
+                    await self.try_call(model, body)       # broken: the provider gets it all the same
+                return self.error(503, f"{model} already has {s.max_in_flight} requests in flight")
+        self.busy[model] += 1
+        try:
+            return await handler(request)
+        finally:
+            if "concurrency_never_frees" not in s.breaks:   # broken: the slot is never given back
+                self.busy[model] -= 1
+
+    @web.middleware
+    async def retry_behind_back(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """silent_retried_after_answer: a model whose provider timed out during the request is tried once
+        more shortly after the caller got its answer (whatever that answer was)."""
+        if "silent_retried_after_answer" not in self.spec.breaks:
+            return await handler(request)
+        body = await self.chat_body(request)
+        timed_out: list[str] = []
+        TIMED_OUT.set(timed_out)
+        resp = await handler(request)
+
+        async def later(model: str) -> None:
+            await asyncio.sleep(0.3)   # after aiohttp has written the answer
+            await self.try_call(model, body or {})
+        for model in dict.fromkeys(timed_out):
+            task = asyncio.ensure_future(later(model))
+            self.behind_back.add(task)   # held: the loop keeps only a weak reference to a task
+            task.add_done_callback(self.behind_back.discard)
+        return resp
 
     def request_id(self, request: web.Request) -> str:
         """The request's id: the client's x-request-id when it sent one, else a fresh one."""
@@ -199,11 +347,84 @@ class Gateway:
         key = auth[7:].strip() if auth.startswith("Bearer ") else ""
         if not key and "auth_missing_passes" not in s.breaks:
             return self.error(401, "missing key")
+        if key in self.vkeys:
+            return self.virtual_refusal(key)
         if key and key not in s.keys and "auth_any_key" not in s.breaks:
             if not ((key in s.revoked and "revoked_accepted" in s.breaks)
                     or (key in s.expired and "expired_accepted" in s.breaks)):
                 return self.error(401, "invalid key")
         return None
+
+    # -- client keys through the admin API (LiteLLM's /key/generate, /key/delete, /key/info) --
+    @staticmethod
+    def bearer(request: web.Request) -> str:
+        auth = request.headers.get("Authorization", "")
+        return auth[7:].strip() if auth.startswith("Bearer ") else ""
+
+    def virtual_refusal(self, key: str) -> Optional[web.Response]:
+        """A made key is refused once revoked, expired or over its budget (as the switches allow)."""
+        vk, s, now = self.vkeys[key], self.spec, time.monotonic()
+        if vk.revoked_at is not None and "revoke_ignored" not in s.breaks:
+            if now - vk.revoked_at >= (s.revoke_lag_s if "revoke_lags" in s.breaks else 0.0):
+                return self.error(401, "key revoked")
+        if vk.expires_at is not None and now >= vk.expires_at and "expiry_ignored" not in s.breaks:
+            return self.error(401, "key expired")
+        if vk.max_budget is not None and vk.spend >= vk.max_budget and "budget_not_enforced" not in s.breaks:
+            return self.error(400, "budget exceeded")   # LiteLLM's budget_exceeded is a 400
+        return None
+
+    async def forward_anyway(self, request: web.Request) -> None:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return
+        if isinstance(body, dict) and body.get("model") in self.spec.deployments:
+            await self.try_call(body["model"], body)
+
+    def charge(self, key: str, model: str, answer: dict[str, Any]) -> None:
+        """A made key's spend grows by the answer's usage times the model's price."""
+        usage, price = answer.get("usage"), self.spec.prices.get(model)
+        if key in self.vkeys and isinstance(usage, dict) and price:
+            self.vkeys[key].spend += usage.get("prompt_tokens", 0) * price[0] + usage.get("completion_tokens", 0) * price[1]
+
+    def not_admin(self, request: web.Request) -> Optional[web.Response]:
+        return None if self.bearer(request) in self.spec.keys else self.error(401, "admin key required")
+
+    async def key_generate(self, request: web.Request) -> web.Response:
+        """{duration: "2s", max_budget: 0.001} -> {"key": "sk-...", ...}: LiteLLM's fields."""
+        if (refused := self.not_admin(request)) is not None:
+            return refused
+        body = json.loads(await request.read() or b"{}")
+        key = "sk-vk-" + uuid.uuid4().hex
+        vk = VirtualKey(max_budget=body.get("max_budget"))
+        if body.get("duration"):
+            vk.expires_at = time.monotonic() + float(str(body["duration"]).rstrip("s"))
+        if "created_key_unusable" not in self.spec.breaks:   # broken: the key is answered, never stored
+            self.vkeys[key] = vk
+        return web.json_response({"key": key, "max_budget": vk.max_budget, "key_alias": body.get("key_alias"),
+                                  "duration": body.get("duration")})
+
+    async def key_delete(self, request: web.Request) -> web.Response:
+        """{keys: [...]} -> {"deleted_keys": [...]}."""
+        if (refused := self.not_admin(request)) is not None:
+            return refused
+        keys = json.loads(await request.read()).get("keys") or []
+        for key in keys:
+            self.deleted.append(key)
+            if key in self.vkeys:
+                self.vkeys[key].revoked_at = time.monotonic()
+        return web.json_response({"deleted_keys": keys})
+
+    async def key_info(self, request: web.Request) -> web.Response:
+        """?key=... -> {"key": ..., "info": {"spend": ..., "max_budget": ...}}."""
+        if (refused := self.not_admin(request)) is not None:
+            return refused
+        key = request.query.get("key", "")
+        if key not in self.vkeys:
+            return self.error(404, "no such key")
+        vk = self.vkeys[key]
+        spend = vk.spend * (1.5 if "spend_misreported" in self.spec.breaks else 1)
+        return web.json_response({"key": key, "info": {"spend": spend, "max_budget": vk.max_budget}})
 
     async def realtime(self, request: web.Request) -> web.StreamResponse:
         """Forwards a realtime websocket to the model's provider, both ways."""
@@ -374,6 +595,8 @@ class Gateway:
         s = self.spec
         RID.set(self.request_id(request))
         if (refused := self.refused(request)) is not None:
+            if "refused_after_forward" in s.breaks and self.bearer(request) in self.vkeys:
+                await self.forward_anyway(request)   # broken: the provider gets the refused request first
             return refused
         key = request.headers.get("Authorization", "")[7:].strip()
         if (request.content_length or 0) > s.max_body_bytes and "no_body_limit" not in s.breaks:
@@ -418,6 +641,8 @@ class Gateway:
         if body.get("stream"):
             return await self.route_stream(request, model, body)
         status, answer, headers = await self.route(model, body)
+        if status == 200:
+            self.charge(key, model, answer)
         if status == 200 and "chat_nulls_omitted" in s.breaks:
             for c in answer.get("choices") or []:   # broken: the nulls the schema requires, left out
                 for where, key in ((c, "logprobs"), (c.get("message") or {}, "refusal")):
@@ -607,6 +832,8 @@ class Gateway:
                 return json.loads(raw)
         except asyncio.TimeoutError:
             self.fault_seen()
+            if (timed_out := TIMED_OUT.get()) is not None:
+                timed_out.append(model)
             raise Fault(504, b"upstream timeout") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ValueError):
             self.fault_seen()

@@ -69,7 +69,7 @@ def harness_config(gateway_url: str, promises: dict) -> object:
 
 
 def run_claim(claim_id: str, oa: str, tmp_path, breaks: frozenset[str] = frozenset(), promises: dict | None = None,
-              logs: bool = True, fallbacks: dict | None = None) -> base.Verdict:
+              logs: bool = True, fallbacks: dict | None = None, params: dict | None = None) -> base.Verdict:
     promises = promises if promises is not None else {
         "request_id": {"header": "x-request-id", "logged": "all"}, "metrics": METRICS}
     log = tmp_path / "gateway.log"
@@ -83,7 +83,7 @@ def run_claim(claim_id: str, oa: str, tmp_path, breaks: frozenset[str] = frozens
         ctx = base.CheckContext(cfg, client, {"oa": ProviderControl("oa", oa)}, KEY, claim_id)
         ctx.gateway_logs = [str(tmp_path / "gateway*.log")] if logs else []
         claim = CLAIMS[claim_id]
-        return base.run(ctx, claim.check, dict(claim.params))
+        return base.run(ctx, claim.check, {**claim.params, **(params or {})})
     finally:
         gw.stop()
 
@@ -122,9 +122,9 @@ def test_a_route_that_is_not_prometheus_text_fails(oa, tmp_path):
 
 
 def test_errors_the_caller_never_saw_are_not_judged(oa, tmp_path):
-    """A gateway that rescues every provider error (a fallback on another provider) leaves the error
-    claims nothing to judge: ERROR, not PASS."""
-    v = run_claim("CM-23.7", oa, tmp_path, fallbacks={"obs-model": ["backup"]})
+    """A gateway that rescues every provider error (a 500 fails over to another provider) leaves the
+    error claims nothing to judge: ERROR, not PASS."""
+    v = run_claim("CM-23.7", oa, tmp_path, fallbacks={"obs-model": ["backup"]}, params={"fail_status": 500})
     assert v.status == "ERROR" and "reached the caller as an error" in v.reason, (v.status, v.reason)
 
 

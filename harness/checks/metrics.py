@@ -72,11 +72,12 @@ def _settled(ctx: CheckContext, m: MetricsPromise, model: str, base: dict[str, O
 
 
 def _send(ctx: CheckContext, model: str, ok_tag: str, fail_tag: str, requests: int, errors: int) -> list[Exchange]:
-    """`requests` chat requests, one after another; `errors` of them, spread out, fail at the provider."""
+    """`requests` chat requests, one after another; `errors` of them, spread out, fail at the provider.
+    Each asks something else: a response cache must not answer any of them."""
     fail_at = {round(i * requests / errors) for i in range(errors)} if errors else set()
     out = []
     for i in range(requests):
-        ex = ctx.chat(model, fail_tag if i in fail_at else ok_tag)
+        ex = ctx.chat(model, fail_tag if i in fail_at else ok_tag, prompt=f"Say something, number {i + 1}.")
         if ex.error:
             raise NotJudged(f"request {i + 1} got no complete answer ({ex.error}): what the gateway should have "
                             "counted is unknown", {"exchange": ex.evidence()})
@@ -86,22 +87,23 @@ def _send(ctx: CheckContext, model: str, ok_tag: str, fail_tag: str, requests: i
 
 @check("metrics.agree")
 def agree(ctx: CheckContext, figure: Literal["requests", "errors", "latency"], requests: int = 10,
-          errors: int = 3) -> Verdict:
-    """After `requests` chat requests of which `errors` fail at the provider, the request counter rose
-    by exactly `requests`, the error counter by the number of failed answers, and the latency figure
-    observed the promised requests with a mean that agrees with the harness's within the tolerance."""
+          errors: int = 3, fail_status: int = 500) -> Verdict:
+    """After `requests` chat requests of which `errors` fail at the provider (with `fail_status`), the
+    request counter rose by exactly `requests`, the error counter by the number of failed answers, and
+    the latency figure observed the promised requests with a mean that agrees with the harness's within
+    the tolerance."""
     m = _promise(ctx, figure)
-    if not 0 <= errors < requests <= 50:
-        raise ValueError("metrics.agree needs 0 <= errors < requests <= 50")
+    if not 0 <= errors < requests <= 50 or not 400 <= fail_status <= 599:
+        raise ValueError("metrics.agree needs 0 <= errors < requests <= 50 and a fail_status of 4xx or 5xx")
     model = ctx.role("metrics")
     ok_tag, fail_tag = ctx.tag(), ctx.tag()
     prov = ctx.provider_of(model)
     prov.script(tag=ok_tag, headers_delay_ms=PROVIDER_DELAY_MS)
-    prov.script(tag=fail_tag, status=500)   # every attempt, retries included
+    prov.script(tag=fail_tag, status=fail_status)   # every attempt, retries included
     # A warm-up request, counted before the batch: a gateway's first answer carries one-off costs its
     # figure and the harness's clock would not share alike.
     first = _figures(m, _scrape(ctx, m), model)
-    warm = ctx.chat(model, ok_tag)
+    warm = ctx.chat(model, ok_tag, prompt="Say something, to warm up.")
     base, _ = _settled(ctx, m, model, first, {"requests": 1} if warm.status == 200 else {})
     exs = _send(ctx, model, ok_tag, fail_tag, requests, errors)
     failed = [ex for ex in exs if not 200 <= (ex.status or 0) < 300]
