@@ -3,7 +3,8 @@
 The mock provider is the target here on purpose: this tests the harness's own measuring, not a
 gateway. Script: headers after 50 ms +- 10 ms (uniform), then 10 tokens 20 ms apart.
 
-Stated tolerance: medians within a few ms of the script; tails (p99) up to 35 ms above the
+Stated tolerance: medians never below the script, and above it by at most tests/timing.py's near_ms
+(a share of the figure that grows with HARNESS_TIMING_FACTOR); tails (p99) up to 35 ms above the
 scripted maximum, the scheduling noise of a shared 2-core machine running other tests beside us.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from harness.load.outcome import tally
 from harness.load.run import Profile, run
+from timing import near_ms
 
 
 @pytest.fixture
@@ -31,14 +33,14 @@ def test_stream_figures_match_the_script(scripted):
     n = result["counts"]["requests"]
     assert n >= 30 and not [k for k in result["counts"] if k.startswith("error")], result["counts"]
     # TTFT = the scripted header delay (40..60 ms) plus a few ms of processing.
-    assert 45 <= t["ttft"]["p50"] <= 60, t["ttft"]
+    assert 45 <= t["ttft"]["p50"] <= near_ms(52), t["ttft"]
     assert 55 <= t["ttft"]["p99"] <= 95, t["ttft"]
     assert t["ttft"]["count"] == n
     # Inter-token latency = the scripted 20 ms pace.
-    assert 18 <= t["itl"]["p50"] <= 25, t["itl"]
+    assert 18 <= t["itl"]["p50"] <= near_ms(20), t["itl"]
     assert t["itl"]["count"] == n * 9
     # End to end = TTFT + 9 gaps of 20 ms.
-    assert 220 <= t["e2e"]["p50"] <= 260, t["e2e"]
+    assert 220 <= t["e2e"]["p50"] <= near_ms(240), t["e2e"]
     # Locust counted each stream once, with the whole stream's time.
     assert result["locust"]["requests"] == n
 
@@ -48,7 +50,7 @@ def test_plain_latency_matches_the_script(scripted):
     result = run(profile, scripted, "/v1/chat/completions", "m", auth=None)
     t = result["table"]["latency"]
     # A plain answer is sent after headers delay + generation (first token + 9 x 20 ms).
-    assert 220 <= t["p50"] <= 260 and t["p99"] <= 320, t
+    assert 220 <= t["p50"] <= near_ms(240) and t["p99"] <= max(320, near_ms(260)), t
 
 
 def test_open_model_counts_from_the_intended_send_time(mocks):
@@ -64,7 +66,7 @@ def test_open_model_counts_from_the_intended_send_time(mocks):
         t = run(profile, mocks["urls"]["oa"], "/v1/chat/completions", "m", auth=None)["table"]
     finally:
         oa.clear_script()
-    assert 390 <= t["ttft"]["p50"] <= 460, t["ttft"]               # service time: the stall
+    assert 390 <= t["ttft"]["p50"] <= near_ms(410), t["ttft"]               # service time: the stall
     assert t["ttft_intended"]["p99"] > 2 * t["ttft"]["p99"], (t["ttft_intended"], t["ttft"])
     assert t["ttft_intended"]["count"] == t["ttft"]["count"]
 
@@ -77,7 +79,7 @@ def test_fanout_and_worker_processes_merge_exactly(scripted):
     assert c["requests"] == t["ttft"]["count"] == t["e2e"]["count"] == result["locust"]["requests"]
     assert c["requests"] >= 5 * c["fans"] - 5 * 4          # fans cut off by the end of the run may be partial
     assert t["fan"]["count"] == c["fans"] and t["fan"]["p50"] >= t["e2e"]["p50"]   # a fan waits for its slowest
-    assert 220 <= t["e2e"]["p50"] <= 270, t["e2e"]
+    assert 220 <= t["e2e"]["p50"] <= near_ms(240), t["e2e"]
 
 
 def test_streams_in_flight_at_the_end_finish_and_are_measured(mocks):
@@ -142,7 +144,7 @@ def test_other_streaming_protocols_are_timed_the_same(mocks, protocol, path):
         ctl.clear_script()
     t, c = result["table"], result["counts"]
     assert c["requests"] >= 20 and not [k for k in c if k.startswith("error")], c
-    assert 45 <= t["ttft"]["p50"] <= 62 and 18 <= t["itl"]["p50"] <= 25, (t["ttft"], t["itl"])
+    assert 45 <= t["ttft"]["p50"] <= near_ms(52) and 18 <= t["itl"]["p50"] <= near_ms(20), (t["ttft"], t["itl"])
     assert c["tokens_usage"] == c["tokens_chunks"] == 10 * c["requests"]
 
 
@@ -157,7 +159,7 @@ def test_realtime_websocket_user_is_timed_like_a_stream(scripted):
     assert t["ws_connect"]["count"] == 4                      # sessions stay open across responses
     assert t["ttft"]["count"] == c["requests"] == result["locust"]["requests"]
     assert t["ttft"]["p50"] <= 15, t["ttft"]                  # the realtime mock scripts no header delay
-    assert 18 <= t["itl"]["p50"] <= 25, t["itl"]
+    assert 18 <= t["itl"]["p50"] <= near_ms(20), t["itl"]
     assert c["tokens_usage"] == c["tokens_chunks"] == 10 * c["requests"] == c["tpot_from_usage"] * 10
 
 
@@ -187,7 +189,7 @@ def test_tpot_says_which_token_count_it_used(mocks, omit_usage):
     finally:
         oa.clear_script()
     t, c = result["table"], result["counts"]
-    assert 18 <= t["tpot"]["p50"] <= 25 and 18 <= t["tpot_chunks"]["p50"] <= 25, (t["tpot"], t["tpot_chunks"])
+    assert 18 <= t["tpot"]["p50"] <= near_ms(20) and 18 <= t["tpot_chunks"]["p50"] <= near_ms(20), (t["tpot"], t["tpot_chunks"])
     used = "tpot_from_chunks" if omit_usage else "tpot_from_usage"
     assert c[used] == c["requests"] and ("tpot_from_usage" if omit_usage else "tpot_from_chunks") not in c, c
     assert ("no usage" in tpot_tokens(result)) == omit_usage and ("tokens_usage" in c) != omit_usage
