@@ -177,6 +177,14 @@ def test_a_fanout_profile_shows_p95_and_p99_across_the_fan(tmp_path):
             "was done at p95 900.0 ms, p99 900.0 ms; the fan's last first token came at p95 300.0 ms, p99 300.0 ms "
             "(straight at the provider: p95 300.0 ms, p99 300.0 ms).")
     assert line in md and "<b>Across the fan</b>" in html and "p99 900.0 ms" in html
+    assert "in no figure" not in md
+    # Fans whose streams did not all finish have no figure: the line says how many there were.
+    fan["gateway"]["counts"] = {**fan["gateway"]["counts"], "fans_incomplete": 3}
+    out = tmp_path / "incomplete"
+    write_all(run_of(tmp_path / "results2.jsonl", [Record.from_json(r) for r in claims.records(fan, 5.0)],
+                     artifacts=[("Load", "responses-fanout", for_report(fan, ["load/responses-fanout/load.json"]))]), out, None)
+    for f in ("report.md", "report.html"):
+        assert "12 fans; 3 more had streams that never finished and are in no figure)" in (out / f).read_text(), f
 
 
 def test_load_lane_takes_one_profile_or_several(tmp_path):
