@@ -92,10 +92,10 @@ def _log_lines_with(patterns: list[str], needle: str) -> list[str]:
 
 
 @check("request_id.logged")
-def logged(ctx: CheckContext, case: Literal["error", "success"]) -> Verdict:
+def logged(ctx: CheckContext, case: Literal["error", "success"], fail_status: int = 500) -> Verdict:
     """The request id the caller got in the promised header is in the gateway's own log within a few
-    seconds: for a request that failed at the provider, and, when every request's id is promised to
-    be logged, for one that succeeded."""
+    seconds: for a request that failed at the provider (with `fail_status`), and, when every request's
+    id is promised to be logged, for one that succeeded."""
     rid = _promise(ctx)
     if rid.logged is None:
         raise Unsupported(f"the gateway does not promise to write {rid.header} to its log (promises.request_id.logged)")
@@ -106,7 +106,7 @@ def logged(ctx: CheckContext, case: Literal["error", "success"]) -> Verdict:
         raise Unsupported("the harness did not start the gateway, so it has no log of it to read")
     model, tag = ctx.role("no_fallback"), ctx.tag()
     if case == "error":
-        ctx.provider_of(model).script(tag=tag, status=500)   # every attempt, retries included
+        ctx.provider_of(model).script(tag=tag, status=fail_status)   # every attempt, retries included
     ex = ctx.chat(model, tag)
     require_answer(ex)
     if (case == "error") == (ex.status == 200):
