@@ -72,10 +72,13 @@ LITELLM_FINDINGS = {
 LITELLM_UNSUPPORTED = {"CM-1.4", "CM-1.5", "CM-2.3", "CM-5.3.5", "CM-5.3.7", "CM-5.3.9", "CM-5.3.10",
                        "CM-6.4.1", "CM-6.4.2",
                        # one routing strategy per router (simple-shuffle with weights here: CM-18.1 passes);
-                       # x-litellm-call-id is not promised upstream; max_request_size_mb is premium-only
-                       "CM-18.2", "CM-18.3", "CM-18.4", "CM-23.5", "CM-24.7",
+                       # x-litellm-call-id is not promised upstream, nor in its log for a success (CM-23.10: only a
+                       # failed request's id is written at ERROR); max_request_size_mb is premium-only
+                       "CM-18.2", "CM-18.3", "CM-18.4", "CM-23.5", "CM-23.10", "CM-24.7",
                        # no documented bound on memory, descriptor or thread growth: measured, reported
-                       "CM-26.5", "CM-26.6", "CM-26.7"}
+                       "CM-26.5", "CM-26.6", "CM-26.7",
+                       # client keys: LiteLLM's key endpoints need a database, and this target runs none
+                       "CM-28.1", "CM-28.2", "CM-28.3", "CM-28.4", "CM-28.5"}
 # Advisory claims (rescue vs clean error): a clean, bounded error where a rescue was possible is PARTIAL.
 # A malformed event inserted into the provider's stream ends LiteLLM's stream with an error event
 # (APIConnectionError), although every event of the answer but that one had arrived.
