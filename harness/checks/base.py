@@ -275,6 +275,7 @@ PROMISES_READ = {
     "streams": ("stream_timeout_s", "ttft_overhead_ms", "fallbacks"), "routing": ("routing",),
     "aliases": ("aliases",), "request_id": ("request_id",), "security": ("max_body_bytes", "auth"),
     "process": ("process",), "concurrency": ("concurrency",), "metrics": ("metrics",),
+    "keys": ("keys", "auth"),
 }
 
 
