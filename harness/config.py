@@ -487,7 +487,12 @@ class Promises(_Strict):
     @classmethod
     def _known(cls, v: dict[str, str]) -> dict[str, str]:
         for key in v:
-            if key.split(".")[0] not in cls.model_fields or key.split(".")[0] == "sources":
+            head, _, rest = key.partition(".")
+            if head == "protocols":   # offering a protocol (target.protocols) promises its published schema (CM-27)
+                if rest not in PROTOCOLS:
+                    raise ValueError(f"{key!r} names no protocol (protocols.<one of {', '.join(PROTOCOLS)}>)")
+                continue
+            if head not in cls.model_fields or head == "sources":
                 raise ValueError(f"{key!r} names no promise")
         return v
 

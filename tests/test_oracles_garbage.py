@@ -25,10 +25,12 @@ from harness.client.sse import SSEEvent, SSEParser
 from harness.oracles import anthropic as ao
 from harness.oracles import common as co
 from harness.oracles import errors as eo
+from harness.oracles import keys as ko
 from harness.oracles import models as mo
 from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
 from harness.oracles import responses as ro
+from harness.oracles import schemas as sc
 
 GARBAGE = settings(max_examples=150, deadline=None)
 # Text json.loads fails on with more than a JSONDecodeError: nested deeper than the recursion limit
@@ -81,6 +83,17 @@ PAYLOAD = [   # a parsed JSON body (Exchange.json(): any JSON value, or None whe
     judged(mo.lists_all, lambda o: mo.lists_all(o, ["gpt-mock", "a"])),
     judged(mo.no_duplicates),
     judged(eo.openai_error_object),
+    # a key's spend as the admin API answered it; a usage object (the journal's, priced)
+    judged(ko.spend_matches, lambda o: ko.spend_matches(o, 1e-5, 0.01)),
+    judged(ko.tokens, lambda o: ko.tokens(o, "prompt_tokens"), returns=lambda r: r is None or isinstance(r, int)),
+    judged(ko.cost, lambda o: ko.cost(o if isinstance(o, list) else [o], 1e-6, 2e-6),
+           returns=lambda r: isinstance(r, float)),
+    judged(sc.chat_completion),
+    judged(sc.response),
+    judged(sc.message),
+    judged(sc.error_body, lambda o: sc.error_body(o, "openai_chat") + sc.error_body(o, "anthropic_messages")),
+    judged(sc.validate, lambda o: sc.validate(o, "openai_responses", "ResponseStreamEvent")
+           + sc.validate(o, "anthropic_messages", "MessageStreamEvent")),
     judged(co.short, returns=is_str),
     judged(co.get, lambda o: [co.get(o, *p) for p in GET_PATHS], returns=anything),
     judged(co.is_int, returns=lambda r: isinstance(r, bool)),
@@ -100,6 +113,9 @@ EVENTS = [   # the SSE events of a streamed exchange (Exchange.events)
     judged(os_.parse, returns=lambda r: isinstance(r, os_.Stream)),
     judged(ro.stream_events),
     judged(ro.stream_text, returns=is_str),
+    judged(sc.chat_chunks),
+    judged(sc.response_events),
+    judged(sc.message_events),
 ]
 
 STREAM = [   # os_.parse(events): the OpenAI chunk oracles never see the events themselves
@@ -125,6 +141,10 @@ HEADERS = [   # a Content-Type header value
 
 STATUS = [   # (status, transport error) of an exchange
     judged(eo.client_error_status, lambda pair: eo.client_error_status(*pair)),
+    # a request sent with a client key, after a change to it (checks/keys.py makes a Probe of each)
+    judged(ko.refusal, lambda pair: ko.refusal([ko.Probe(0.5, pair[0], True, pair[1])], 1.0, {401, 403}, "x")[0]),
+    judged(ko.acceptance, lambda pair: ko.acceptance([ko.Probe(0.5, pair[0], False, pair[1])], 1.0, "x")),
+    judged(ko.first_accepted, lambda pair: ko.first_accepted([ko.Probe(0.5, pair[0], True, pair[1])]), returns=anything),
 ]
 
 

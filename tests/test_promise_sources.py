@@ -124,3 +124,15 @@ def test_cited_lines_exist_in_the_installed_package(where, pkg, rel, start, end)
     assert file.is_file(), f"{where}: {rel} is not a file of the installed {pkg}"
     lines = file.read_text(errors="replace").count("\n") + 1
     assert start <= end <= lines, f"{where}: {rel}:{start}-{end} is past its end ({lines} lines)"
+
+
+@pytest.mark.parametrize("target", ["litellm", "cliproxyapi"])
+def test_every_protocol_offered_has_a_source(target):
+    """Offering a client protocol promises its published schema (CM-27): each one the target declares is sourced
+    as protocols.<name>, and a source naming no protocol is refused."""
+    cfg, _ = load(TARGETS / f"{target}.yaml")
+    from harness.config import PROTOCOLS
+    offered = [p for p in cfg.target.protocols if p in PROTOCOLS]
+    assert offered and not [p for p in offered if f"protocols.{p}" not in cfg.promises.sources], offered
+    with pytest.raises(ValueError, match="names no protocol"):
+        Promises(sources={"protocols.grpc": "somewhere"})

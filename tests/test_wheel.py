@@ -22,6 +22,7 @@ def test_the_wheel_carries_its_catalogs_and_runs_the_embedded_default(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "harness/matrices/policies.yaml" in names and "harness/matrices/claims/01-auth.yaml" in names
     assert "harness/targets/litellm.yaml" in names and "harness/report/templates/report.md.j2" in names
+    assert "harness/schemas/openai_chat.json" in names   # the published-schema claims' schemas (CM-27)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"

@@ -413,10 +413,12 @@ async def responses(ex: Exchange, dialect: Dialect = OPENAI) -> web.StreamRespon
             (ev("response.content_part.added", item_id=mid, output_index=0, content_index=0,
                 part={"type": "output_text", "text": "", "annotations": []}), False),
         ]
-        frames += [(ev("response.output_text.delta", item_id=mid, output_index=0, content_index=0, delta=t), True)
-                   for t in ans.pieces]
+        # logprobs: required by the spec's ResponseTextDeltaEvent / ResponseTextDoneEvent, empty when not asked for
+        frames += [(ev("response.output_text.delta", item_id=mid, output_index=0, content_index=0, delta=t,
+                       logprobs=[]), True) for t in ans.pieces]
         frames += [
-            (ev("response.output_text.done", item_id=mid, output_index=0, content_index=0, text=text), False),
+            (ev("response.output_text.done", item_id=mid, output_index=0, content_index=0, text=text,
+                logprobs=[]), False),
             (ev("response.content_part.done", item_id=mid, output_index=0, content_index=0, part=part), False),
             (ev("response.output_item.done", output_index=0, item=item), False),
         ]
