@@ -54,7 +54,9 @@ BREAKS = {
     "CM-14.1": ("no_usage_estimate", "FAIL"), "CM-14.2": ("no_usage_estimate", "FAIL"),
 }
 from test_growth_both_ways import CLAIMS as GROWTH  # noqa: E402 - issue 15's claims, tested both ways there
-CLAIMS = {c.id: c for c in catalog.load(known_checks=set(base.load_all())) if c.lane == "Resilience" and c.id not in GROWTH}
+from test_concurrency_both_ways import CLAIMS as LIMITS  # noqa: E402 - concurrency limit, silent route: both ways there
+CLAIMS = {c.id: c for c in catalog.load(known_checks=set(base.load_all()))
+          if c.lane == "Resilience" and c.id not in GROWTH and c.id not in LIMITS}
 BREAKERS = [f"brk-{i}" for i in range(11)]
 RATE = [f"rl-{i}" for i in range(5)]
 

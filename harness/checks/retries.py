@@ -1,4 +1,5 @@
-"""Retries on the same provider: how many, how spaced, and what a silent provider costs."""
+"""Retries on the same provider: how many, how spaced, what a silent provider costs, and how often a
+silent route is tried (never behind the caller's back)."""
 from __future__ import annotations
 
 import time
@@ -6,6 +7,8 @@ from typing import Literal, Union
 
 from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge
 from harness.checks.failover import answer_problems, fail_primary, trail
+from harness.oracles.silent_route import after_answer as silent_after_answer
+from harness.oracles.silent_route import attempts as silent_attempts
 
 
 def _retry_model(ctx: CheckContext) -> tuple[str, list[str]]:
@@ -136,3 +139,50 @@ def silent_provider_deadline(ctx: CheckContext) -> Verdict:
     if ex.error:
         raise Deviation(f"no clean answer within the deadline: {ex.error}", evidence)
     return Verdict("PASS", f"answered HTTP {ex.status} after {ex.elapsed_s:.1f}s (promised <= {p.total_deadline_s}s)", evidence)
+
+
+WATCH_BEYOND_TIMEOUT_S = 1.0   # after the answer the silent provider is watched one timeout and this long
+
+
+@check("retries.silent_route")
+def silent_route(ctx: CheckContext, aspect: Literal["attempts", "after_answer"]) -> Verdict:
+    """A silent route: a provider that accepts the request and never answers (no headers while the
+    check watches). attempts: until the caller is answered it gets at most 1 + the promised timeout
+    retries; after_answer: once the caller has its answer nothing more reaches it (no retries of the
+    silent route behind the caller's back), watched for one more timeout."""
+    p = ctx.cfg.promises
+    timeout, r = p.request_timeout_s, p.retries
+    if not timeout:
+        raise Unsupported("the gateway promises no upstream timeout (promises.request_timeout_s): it never gives up "
+                          "on a silent route, so no retry of one can be counted")
+    if aspect == "attempts" and r.on_timeout is None:
+        raise Unsupported("the gateway does not say whether an attempt that timed out is retried "
+                          "(promises.retries.on_timeout)")
+    model = ctx.role("timeout")
+    chain = p.fallbacks.get(model, [])
+    bound = p.total_deadline_s or timeout * (1 + r.count) * (1 + len(chain))
+    watch_s = timeout + WATCH_BEYOND_TIMEOUT_S
+    tag = ctx.tag()
+    silent = ctx.provider_of(model)
+    silent.script(tag=tag, headers_delay_ms=(bound + watch_s + 10) * 1000)   # silent for longer than watched
+    try:
+        ex = ctx.chat(model, tag, deadline_s=bound + 10)
+        t_answered = time.time()   # wall clock, as the journal's arrival times
+        if aspect == "after_answer" and not ex.error:
+            time.sleep(watch_s)
+        arrivals = [e["t_received"] for e in silent.journal(tag=tag)]
+        entries = ctx.attempts(tag, [model] + chain)
+    finally:
+        silent.clear_script(tag)
+    evidence = {"exchange": ex.evidence(), "attempts": trail(entries), "silent_provider": silent.name,
+                "silent_arrivals_after_answer_s": [round(t - t_answered, 3) for t in arrivals], "watched_s": watch_s}
+    if ex.error:
+        raise Deviation(f"the caller got no answer from a gateway with a {timeout:g}s upstream timeout: {ex.error}",
+                        evidence)
+    if aspect == "attempts":
+        return judge(silent_attempts(arrivals, t_answered, timeout, r.count, bool(r.on_timeout)), evidence,
+                     f"the silent provider got {len(arrivals)} attempt(s) before the caller's HTTP {ex.status} "
+                     f"after {ex.elapsed_s:.1f}s (at most {1 + (r.count if r.on_timeout else 0)})")
+    return judge(silent_after_answer(arrivals, t_answered), evidence,
+                 f"nothing reached the silent provider in the {watch_s:g}s after the caller's HTTP {ex.status} "
+                 f"(after {ex.elapsed_s:.1f}s)")
