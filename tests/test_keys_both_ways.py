@@ -16,6 +16,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from faulty_gateway import Running, Spec
 from harness import catalog
@@ -23,6 +25,7 @@ from harness.checks import base
 from harness.client.control import ProviderControl
 from harness.client.http import GatewayClient
 from harness.config import TARGETS, ConfigError, ProviderCfg, load, parse
+from harness.oracles import keys as ko
 from harness.paths import MATRICES
 from harness.world.mocks import start_mocks
 from timing import bound
@@ -204,3 +207,35 @@ def test_a_bad_keys_promise_is_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "h.yaml: promises.keys.create: unknown placeholder {kee}" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# --- the judging itself (harness/oracles/keys.py), on made-up timelines ---------------------------
+
+@given(st.lists(st.floats(0, 5), min_size=1, max_size=20, unique=True).map(sorted), st.integers(0, 19),
+       st.floats(0.1, 5))
+def test_a_refusal_counts_from_the_first_refused_request(times, k, bound_s):
+    """Requests accepted before the first refusal are allowed; the verdict hangs on when it came."""
+    k = k % len(times)
+    probes = [ko.Probe(t, 200 if i < k else 401, i < k) for i, t in enumerate(times)]
+    violations, first = ko.refusal(probes, bound_s, {401}, "the revocation")
+    assert first == times[k]
+    assert (violations == []) == (times[k] <= bound_s), violations
+
+
+@given(st.lists(st.sampled_from([200, 401, 500, None]), min_size=2, max_size=10), st.booleans())
+def test_a_refusal_must_last_and_never_reach_a_provider(statuses, reached):
+    probes = [ko.Probe(0.01 * i, s, reached and s == 401, None if s else "reset") for i, s in enumerate([401, *statuses])]
+    violations, first = ko.refusal(probes, 1.0, {401}, "x")
+    assert first == 0.0
+    assert any("not refused again" in v for v in violations) == any(s != 401 for s in statuses)
+    assert any("still reached a provider" in v for v in violations) == reached
+
+
+@given(st.floats(1e-6, 1.0), st.floats(-0.5, 0.5), st.sampled_from([0.0, 0.01, 0.1]))
+def test_spend_within_the_tolerance_matches(expected, off, tolerance):
+    """Relative, with an absolute floor of 1e-12 (a float's rounding, not a price)."""
+    violations = ko.spend_matches(expected * (1 + off), expected, tolerance)
+    if abs(off) <= tolerance * 0.99:
+        assert violations == []
+    elif abs(off) >= tolerance * 1.01 and abs(off) * expected > 2e-12:
+        assert violations and "tolerance" in violations[0]

@@ -192,7 +192,7 @@ class KeySession:
         for tag in self.tags[key]:
             for e in self.reached(tag):
                 u = provider_usage(e)
-                if not isinstance(u, dict):
+                if ok.tokens(u, "prompt_tokens") is None or ok.tokens(u, "completion_tokens") is None:
                     raise NotJudged("a provider answer with this key has no usage in the journal to price")
                 usages.append(u)
         return ok.cost(usages, self.spec.price.input, self.spec.price.output), usages

@@ -71,19 +71,30 @@ def refusal(probes: list[Probe], bound_s: float, refused: set[int] | range, what
     return out, (probes[first].t_s if first is not None else None)
 
 
-def cost(usages: list[dict[str, Any]], input_price: float, output_price: float) -> float:
+def tokens(usage: Any, field: str) -> Optional[int]:
+    """A token count of a usage object: a plain, sane integer, else None."""
+    v = usage.get(field) if isinstance(usage, dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53 else None
+
+
+def cost(usages: list[Any], input_price: float, output_price: float) -> float:
     """What these provider answers cost: prompt tokens times the input price plus completion tokens
-    times the output price (OpenAI's usage fields, as the journal keeps them)."""
-    return sum(int(u.get("prompt_tokens") or 0) * input_price + int(u.get("completion_tokens") or 0) * output_price
-               for u in usages)
+    times the output price (OpenAI's usage fields, as the journal keeps them; the check makes sure
+    both are there, see `tokens`)."""
+    return float(sum((tokens(u, "prompt_tokens") or 0) * input_price + (tokens(u, "completion_tokens") or 0) * output_price
+                     for u in usages))
 
 
 def spend_matches(reported: Any, expected: float, tolerance: float) -> list[str]:
     """The reported spend equals the expected one within `tolerance` (relative)."""
-    if isinstance(reported, bool) or not isinstance(reported, (int, float)) or not math.isfinite(reported):
-        return [f"the reported spend is {reported!r}, not a number"]
-    if math.isclose(reported, expected, rel_tol=tolerance, abs_tol=1e-12):
+    try:
+        value = float(reported) if isinstance(reported, (int, float)) and not isinstance(reported, bool) else None
+    except OverflowError:
+        value = None
+    if value is None or not math.isfinite(value):
+        return [f"the reported spend is {str(reported)[:40]!r}, not a number"]
+    if math.isclose(value, expected, rel_tol=tolerance, abs_tol=1e-12):
         return []
-    off = (reported - expected) / expected if expected else math.inf
-    return [f"the reported spend is {reported:.10g}, usage times price is {expected:.10g} "
+    off = (value - expected) / expected if expected else math.inf
+    return [f"the reported spend is {value:.10g}, usage times price is {expected:.10g} "
             f"({off:+.1%}; tolerance {tolerance:.1%})"]
