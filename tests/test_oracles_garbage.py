@@ -25,6 +25,7 @@ from harness.client.sse import SSEEvent, SSEParser
 from harness.oracles import anthropic as ao
 from harness.oracles import common as co
 from harness.oracles import errors as eo
+from harness.oracles import metrics as me
 from harness.oracles import keys as ko
 from harness.oracles import models as mo
 from harness.oracles import openai_chat as oc
@@ -139,6 +140,25 @@ HEADERS = [   # a Content-Type header value
     judged(os_.content_type),
 ]
 
+
+def _samples(text: str) -> list:
+    return me.parse(text)[0]
+
+
+METRICS_TEXT = [   # the text of a metrics scrape (checks/metrics.py), and what is read from it
+    judged(me.parse, returns=lambda r: isinstance(r[0], list) and (r[1] is None or isinstance(r[1], str))),
+    judged(me.total, lambda t: me.total(_samples(t), "x_total", "model", "m"),
+           returns=lambda r: r is None or isinstance(r, float)),
+    judged(me.delta, lambda t: me.delta(me.total(_samples(t), "x_sum", "model", "m"),
+                                        me.total(_samples(t), "x_total", "model", "m")),
+           returns=lambda r: isinstance(r, float)),
+    judged(me.counter_violations, lambda t: me.counter_violations(
+        "x", me.delta(None, me.total(_samples(t), "x_total", "model", "m")), 3)),
+    judged(me.latency_violations, lambda t: me.latency_violations(
+        me.delta(None, me.total(_samples(t), "x_sum", "model", "m")),
+        me.delta(None, me.total(_samples(t), "x_count", "model", "m")), 3, 0.1, "s", 50, 0.1)[0]),
+]
+
 STATUS = [   # (status, transport error) of an exchange
     judged(eo.client_error_status, lambda pair: eo.client_error_status(*pair)),
     # a request sent with a client key, after a change to it (checks/keys.py makes a Probe of each)
@@ -167,7 +187,7 @@ def _public_functions() -> set[Callable]:
 
 
 def test_every_public_oracle_function_is_listed():
-    listed = {fn for table in (PAYLOAD, EVENTS, STREAM, HEADERS, STATUS) for fn, _, _ in table}
+    listed = {fn for table in (PAYLOAD, EVENTS, STREAM, HEADERS, STATUS, METRICS_TEXT) for fn, _, _ in table}
     missing = sorted(f"{fn.__module__}.{fn.__name__}" for fn in _public_functions() - listed)
     assert not missing, f"add these to a table in {__name__} (with the input they judge): {missing}"
 
@@ -421,3 +441,16 @@ def test_a_body_nested_too_deep_for_the_parser_is_not_json_to_the_client():
     ex = Exchange("POST", "/v1/chat/completions", None)
     ex.body = b"[" * 100_000 + b"]" * 100_000
     assert ex.json() is None
+
+
+# Lines a metrics route writes, and broken ones: what the metrics oracles read is garbage of that kind.
+PROM_LINES = ['# HELP x_total n', '# TYPE x_total counter', 'x_total{model="m"} 1', 'x_total{model="m",s="5"} NaN',
+              'x_sum{model="m"} +Inf', 'x_count{model="m"} -1', 'x_count{model="m"} 1e400', 'x_total{model="m} 1',
+              'x_total{model="m"}', '{', 'x_sum{model="m"} 0x10', '# EOF', 'x_total{model="m",model="n"} 2']
+
+
+@GARBAGE
+@given(st.one_of(st.text(max_size=200),
+                 st.lists(st.one_of(st.sampled_from(PROM_LINES), st.text(max_size=30)), max_size=8).map("\n".join)))
+def test_metrics_oracles_never_raise_on_garbage_text(text):
+    judge_all(METRICS_TEXT, text)

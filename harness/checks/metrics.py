@@ -35,10 +35,10 @@ def _scrape(ctx: CheckContext, m: MetricsPromise) -> list[mo.Sample]:
     if ex.error or ex.status != 200:
         raise Deviation(f"GET {m.path} gave {ex.error or f'HTTP {ex.status}'}, not the promised metrics",
                         {"scrape": ex.evidence()})
-    try:
-        return mo.parse(ex.body.decode("utf-8", "replace"))
-    except mo.NotPrometheus as exc:
-        raise Deviation(f"GET {m.path} is not Prometheus text: {exc}", {"scrape": ex.evidence()}) from None
+    samples, problem = mo.parse(ex.body.decode("utf-8", "replace"))
+    if problem:
+        raise Deviation(f"GET {m.path} is not Prometheus text: {problem}", {"scrape": ex.evidence()})
+    return samples
 
 
 def _figures(m: MetricsPromise, samples: list[mo.Sample], model: str) -> dict[str, Optional[float]]:

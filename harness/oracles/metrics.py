@@ -5,14 +5,11 @@ by prometheus_client's own parser, so whatever a Prometheus server reads, this r
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 from prometheus_client.parser import text_string_to_metric_families
-
-
-class NotPrometheus(ValueError):
-    """The route's answer is not Prometheus text."""
 
 
 @dataclass(frozen=True)
@@ -22,13 +19,13 @@ class Sample:
     value: float
 
 
-def parse(text: str) -> list[Sample]:
-    """Every sample of a scrape; raises NotPrometheus with the parser's words when it is not one."""
+def parse(text: str) -> tuple[list[Sample], Optional[str]]:
+    """Every sample of a scrape, or none and why it is not Prometheus text (the parser's words)."""
     try:
         return [Sample(s.name, dict(s.labels), float(s.value))
-                for family in text_string_to_metric_families(text) for s in family.samples]
-    except (ValueError, TypeError, IndexError, KeyError) as exc:   # the parser's own complaints
-        raise NotPrometheus(f"{type(exc).__name__}: {exc}") from None
+                for family in text_string_to_metric_families(text) for s in family.samples], None
+    except Exception as exc:   # the parser's complaints are ValueErrors, but garbage finds others
+        return [], f"{type(exc).__name__}: {exc}"
 
 
 def total(samples: list[Sample], name: str, label: str, value: str) -> Optional[float]:
@@ -44,7 +41,7 @@ def delta(before: Optional[float], after: Optional[float]) -> float:
 
 
 def counter_violations(what: str, moved: float, expected: int) -> list[str]:
-    if moved == expected:
+    if moved == expected:   # NaN never is
         return []
     return [f"the {what} rose by {moved:g}, expected {expected}"]
 
@@ -61,7 +58,9 @@ def latency_violations(sum_delta: float, count_delta: float, expected_count: int
         return out, None
     mean_s = sum_delta / count_delta / (1000.0 if unit == "ms" else 1.0)
     allowed_s = tolerance_ms / 1000.0 + tolerance_ratio * harness_mean_s
-    if abs(mean_s - harness_mean_s) > allowed_s:
+    if not math.isfinite(mean_s):
+        out.append(f"its mean is {mean_s} (its sum moved by {sum_delta})")
+    elif abs(mean_s - harness_mean_s) > allowed_s:
         out.append(f"its mean is {mean_s * 1000:.1f} ms, the harness measured {harness_mean_s * 1000:.1f} ms "
                    f"(allowed: {allowed_s * 1000:.1f} ms either way)")
     return out, mean_s
