@@ -11,7 +11,8 @@ from harness.client.sse import SSEEvent
 from harness.oracles import schemas as sc
 
 # Examples from the publishers' documents (OpenAI's openapi.documented.yml x-oaiMeta examples; Anthropic's
-# streaming and Messages docs), trimmed of what the schema does not judge.
+# streaming and Messages docs), trimmed of what the schema does not judge. OpenAI's Responses examples predate
+# logprobs, which its schema now requires of an output_text part and a text event: given here as [].
 CHAT = {"id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", "object": "chat.completion", "created": 1741570283,
         "model": "gpt-4o-2024-08-06", "choices": [{"index": 0, "message": {
             "role": "assistant", "content": "The image shows a wooden boardwalk.", "refusal": None, "annotations": []},
@@ -27,7 +28,8 @@ RESPONSE = {"id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "obje
             "instructions": None, "max_output_tokens": None, "model": "gpt-4o-2024-08-06",
             "output": [{"type": "message", "id": "msg_67ccd3acc8d48190a77525dc6de64b4104becb25c45c1d41",
                         "status": "completed", "role": "assistant",
-                        "content": [{"type": "output_text", "text": "The image depicts a scenic landscape.", "annotations": []}]}],
+                        "content": [{"type": "output_text", "text": "The image depicts a scenic landscape.", "annotations": [],
+                                     "logprobs": []}]}],
             "parallel_tool_calls": True, "previous_response_id": None, "store": True, "temperature": 1,
             "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": 1, "truncation": "disabled",
             "usage": {"input_tokens": 328, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 52,
@@ -52,7 +54,7 @@ RESPONSES_STREAM = [
     {"type": "response.output_item.added", "output_index": 0, "sequence_number": 2,
      "item": {"id": "msg_123", "status": "in_progress", "type": "message", "role": "assistant", "content": []}},
     {"type": "response.content_part.added", "item_id": "msg_123", "output_index": 0, "content_index": 0,
-     "part": {"type": "output_text", "text": "", "annotations": []}, "sequence_number": 3},
+     "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}, "sequence_number": 3},
     {"type": "response.output_text.delta", "item_id": "msg_123", "output_index": 0, "content_index": 0, "delta": "In",
      "sequence_number": 4, "logprobs": []},
     {"type": "response.completed", "response": RESPONSE, "sequence_number": 5}]

@@ -378,7 +378,8 @@ async def responses(ex: Exchange, dialect: Dialect = OPENAI) -> web.StreamRespon
                 "truncation": "disabled", "user": None, "metadata": body.get("metadata") or {}}
 
     done_status = "incomplete" if incomplete else "completed"
-    part = {"type": "output_text", "text": text, "annotations": []}
+    # logprobs: required by the spec's OutputTextContent, empty when not asked for
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
     if ans.calls:
         items = [{"type": "function_call", "id": "fc_" + c.id, "call_id": "call_" + c.id, "name": c.name,
                   "arguments": c.arguments, "status": "completed"} for c in ans.calls]
@@ -411,7 +412,7 @@ async def responses(ex: Exchange, dialect: Dialect = OPENAI) -> web.StreamRespon
         frames += [
             (ev("response.output_item.added", output_index=0, item={**item, "status": "in_progress", "content": []}), False),
             (ev("response.content_part.added", item_id=mid, output_index=0, content_index=0,
-                part={"type": "output_text", "text": "", "annotations": []}), False),
+                part={"type": "output_text", "text": "", "annotations": [], "logprobs": []}), False),
         ]
         # logprobs: required by the spec's ResponseTextDeltaEvent / ResponseTextDoneEvent, empty when not asked for
         frames += [(ev("response.output_text.delta", item_id=mid, output_index=0, content_index=0, delta=t,
