@@ -26,6 +26,17 @@ def test_hang_before_headers_hits_the_read_deadline(mocks):
     assert time.monotonic() - t0 < 2 and ex.error and "timed out" in ex.error
 
 
+def test_a_deadline_shorter_than_the_read_timeout_holds_before_the_headers_too(mocks):
+    # A 2 s probe (the chaos lane's liveness probe) of a route that never sends its headers must end
+    # at 2 s, not at the client's 20 s read timeout: the total deadline used to start at the headers.
+    t = "c" + secrets.token_hex(4)
+    mocks["oa"].script(tag=t, headers_delay_ms=10_000, times=1)
+    client = GatewayClient(mocks["urls"]["oa"], None, None, read_s=20, request_s=30)
+    t0 = time.monotonic()
+    ex = client.request("POST", "/v1/chat/completions", body(t), deadline_s=1)
+    assert time.monotonic() - t0 < bound(1) and ex.error and "timed out" in ex.error, ex.error
+
+
 def test_trickling_stream_hits_the_total_deadline(mocks):
     t = "c" + secrets.token_hex(4)
     mocks["oa"].script(tag=t, token_delay_ms=200, tokens=100, times=1)

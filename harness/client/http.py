@@ -76,6 +76,7 @@ class GatewayClient:
         self.auth = {auth_header: auth_value} if auth_header and auth_value else {}
         self.base_headers = dict(headers or {})
         self.request_s, self.stream_s = request_s, stream_s
+        self.connect_s, self.read_s = connect_s, read_s
         self._client = httpx.Client(
             timeout=httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s),
             transport=httpx.HTTPTransport(retries=0),   # never retry: attempts are counted upstream
@@ -105,7 +106,13 @@ class GatewayClient:
         watchdog: Optional[threading.Timer] = None
         expired = threading.Event()
         try:
-            with self._client.stream(method, self.base_url + path, content=content, headers=hdrs) as resp:
+            # Until the headers, httpx's own timeouts are the only bound: none may exceed the deadline
+            # (a 2 s probe of a route that never answers must not wait the 20 s read timeout).
+            first = min(self.read_s, deadline_s)
+            timeout = httpx.Timeout(connect=min(self.connect_s, deadline_s), read=first, write=first,
+                                    pool=min(self.connect_s, deadline_s))
+            with self._client.stream(method, self.base_url + path, content=content, headers=hdrs,
+                                     timeout=timeout) as resp:
                 ex.status, ex.t_headers_s = resp.status_code, time.monotonic() - t0
                 # The deadline is total: a gateway that trickles bytes (or stalls just under the read
                 # timeout) is cut off on time. Shutting the socket down wakes the blocked read.
