@@ -40,6 +40,16 @@ FINDINGS = {
     # A JSON body nested 20,000 deep is never parsed whole (gjson lookups on the raw bytes) and goes on to
     # the provider, instead of being refused.
     "CM-24.8": ("reached a provider", SRC + "sdk/api/handlers/openai/openai_handlers.go:103-118 ChatCompletions"),
+    # The published schemas (CM-27): /v1/responses over an OpenAI-compatible upstream builds the Response from a
+    # template of id, object, created_at, status, background, error, incomplete_details and copies instructions,
+    # parallel_tool_calls, temperature, tool_choice, tools, top_p, metadata only when the request had them: the
+    # Response object requires them all (null when unset).
+    "CM-27.3": ("instructions: required, missing (Response)",
+                SRC + "internal/translator/openai/openai/responses/openai_openai-responses_response.go:792, 815-862"),
+    # ...and its events: response.created (433) and response.in_progress (446) carry the bare template,
+    # response.completed (91-142) the same fields as the plain answer.
+    "CM-27.4": ("(response.created) response.incomplete_details: required, missing (Response)",
+                SRC + "internal/translator/openai/openai/responses/openai_openai-responses_response.go:91-142, 433, 446"),
 }
 # Advisory (rescue vs clean error): a malformed event inserted into the provider's stream ends the
 # stream unfinished, cleanly, although the rest of the answer was there: PARTIAL, not a finding.

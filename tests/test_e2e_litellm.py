@@ -60,6 +60,13 @@ LITELLM_FINDINGS = {
     # With a wildcard provider route (mockprefix/* -> openai/*, for CM-17.5), /v1/models expands it from the
     # cost map and lists some names twice (mockprefix/sora-2 ...).
     "CM-9.1.4": "more than once",
+    # The published schemas (CM-27; offering the protocol is the promise: promises.sources protocols.*). Chunks go
+    # out through _serialize_streaming_chunk (litellm/proxy/proxy_server.py:9714-9717, 9744-9750:
+    # exclude_none) and lose the finish_reason: null a chunk choice must carry; the Responses events lose the
+    # response's error, incomplete_details and instructions (null), and the stream ends with data: [DONE]
+    # (proxy_server.py:10155, 10215-10217)@1.108.7.
+    "CM-27.2": "choices[0].finish_reason: required, missing (CreateChatCompletionStreamResponse)",
+    "CM-27.4": "(response.created) response.error: required, missing (Response)",
     # No longer findings, the promises were not LiteLLM's:
     # CM-2.3 (429 without Retry-After): LiteLLM sends none on a deployment-rpm 429, only when every deployment
     #   cools down; the promise is now headers: [], and the claim UNSUPPORTED.
