@@ -24,6 +24,7 @@ import harness.oracles
 from harness.client.sse import SSEEvent, SSEParser
 from harness.oracles import anthropic as ao
 from harness.oracles import common as co
+from harness.oracles import concurrency as cc
 from harness.oracles import errors as eo
 from harness.oracles import metrics as me
 from harness.oracles import keys as ko
@@ -32,6 +33,7 @@ from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
 from harness.oracles import responses as ro
 from harness.oracles import schemas as sc
+from harness.oracles import silent_route as sr
 
 GARBAGE = settings(max_examples=150, deadline=None)
 # Text json.loads fails on with more than a JSONDecodeError: nested deeper than the recursion limit
@@ -165,6 +167,15 @@ STATUS = [   # (status, transport error) of an exchange
     judged(ko.refusal, lambda pair: ko.refusal([ko.Probe(0.5, pair[0], True, pair[1])], 1.0, {401, 403}, "x")[0]),
     judged(ko.acceptance, lambda pair: ko.acceptance([ko.Probe(0.5, pair[0], False, pair[1])], 1.0, "x")),
     judged(ko.first_accepted, lambda pair: ko.first_accepted([ko.Probe(0.5, pair[0], True, pair[1])]), returns=anything),
+    # the answers of requests held at, sent over and sent after a concurrency cap (checks/concurrency.py)
+    judged(cc.within_limit, lambda pair: cc.within_limit([pair, (200, None)], 2)),
+    judged(cc.refusal, lambda pair: cc.refusal(pair[0], pair[1], 0.5, [429, 503], 1.0, 2)),
+    judged(cc.served_after, lambda pair: cc.served_after(pair[0], pair[1], 1)),
+    # arrivals counted and timed from the harness's own journal, not the gateway's bytes: a status
+    # number stands in for a count
+    judged(cc.not_forwarded, lambda pair: cc.not_forwarded(abs(pair[0] or 0) % 5)),
+    judged(sr.attempts, lambda pair: sr.attempts([0.5, 0.5 + abs(pair[0] or 0) % 7], 2.0, 1.0, 1, pair[1] is None)),
+    judged(sr.after_answer, lambda pair: sr.after_answer([0.5, 0.5 + abs(pair[0] or 0) % 7], 2.0)),
 ]
 
 
