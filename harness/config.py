@@ -593,7 +593,16 @@ class SmokeNotOffered(_Strict):
     provider: Optional[str] = None
     protocol: Optional[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = None
     stream: Optional[bool] = None
+    case: Optional[str] = None       # one case of the matrix (text, tools, parallel_tools); default: every case
     why: str = Field(min_length=1)
+
+    @field_validator("case")
+    @classmethod
+    def _known_case(cls, v: Optional[str]) -> Optional[str]:
+        from harness.smoke.cases import CASES   # the smoke matrix's cases, one table for both files
+        if v is not None and v not in CASES:
+            raise ValueError(f"{v!r} is not one of {', '.join(CASES)}")
+        return v
 
 
 class SmokeLane(_Strict):

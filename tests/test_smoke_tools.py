@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
@@ -274,6 +275,24 @@ def test_tools_switch_and_not_offered_by_case(tmp_path):
     assert m.not_offered_why("gemini", "openai_chat", True) is None
     assert Matrix.model_validate({**m.model_dump(), "not_offered": [{"why": "all of it"}]}).not_offered_why(
         "openai", "openai_chat", False, "tools") == "all of it"
+
+
+def test_a_target_declares_a_case_not_offered(tmp_path):
+    from harness.config import EMBEDDED_DEFAULT, load
+    from harness.smoke.lane import with_not_offered
+    base, _ = load(None)
+    smoke = base.smoke.model_copy(update={"not_offered": [
+        {"kind": "gemini", "case": "parallel_tools", "why": "no parallel calls to Gemini"}]})
+    cfg = type(base).model_validate({**base.model_dump(), "smoke": smoke.model_dump()})
+    m = with_not_offered(load_matrix("default"), cfg)
+    assert m.not_offered_why("gemini", "openai_chat", True, "parallel_tools") == "no parallel calls to Gemini"
+    assert m.not_offered_why("gemini", "openai_chat", True, "tools") is None
+    bad = tmp_path / "harness.yaml"
+    bad.write_text(Path(EMBEDDED_DEFAULT).read_text().replace(
+        "smoke:\n  matrix: default\n", "smoke:\n  matrix: default\n  not_offered: [{kind: gemini, case: tool, why: x}]\n"))
+    with pytest.raises(ConfigError) as e:
+        load(bad)
+    assert "smoke.not_offered.0.case" in str(e.value).replace("[", ".").replace("]", "") and "'tool' is not one of" in str(e.value)
 
 
 def test_tool_cells_have_rows_of_their_own_in_the_grid():

@@ -42,7 +42,7 @@ def with_not_offered(matrix: Matrix, base: HarnessConfig) -> Matrix:
     extra = []
     for n in (base.smoke.not_offered if base.smoke else []):
         names = [n.provider] if n.provider else [p.name for p in matrix.providers if n.kind in (None, p.kind)]
-        extra += [NotOffered(provider=name, protocol=n.protocol, stream=n.stream, case=getattr(n, "case", None),
+        extra += [NotOffered(provider=name, protocol=n.protocol, stream=n.stream, case=n.case,
                              why=n.why) for name in names]
     return matrix.model_copy(update={"not_offered": [*matrix.not_offered, *extra]}) if extra else matrix
 
