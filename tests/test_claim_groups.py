@@ -37,3 +37,18 @@ def test_every_claim_of_a_group_lands_in_that_groups_scope_and_the_rest_stand_al
     for n in nodeids:
         group = groups[n[n.index("[") + 1:n.index("]")]]
         assert _scope(n) == (group or n), n
+
+
+def test_the_alias_claims_never_spend_a_request_on_a_model_another_claim_keeps_state_on():
+    """The alias claims (CM-17.x) send to any plain model; not to one whose counters, windows, slots
+    or breaker another claim reads while they run beside it."""
+    from types import SimpleNamespace
+
+    from harness.checks.aliases import _servable
+    from harness.config import load
+    cfg, _ = load(None)
+    r = cfg.roles
+    stateful = set(r.rate_limit) | set(r.breaker) | set(r.concurrency) | {r.chaos, r.metrics}
+    assert r.concurrency and r.metrics and r.rate_limit   # the embedded target has each kind
+    servable = _servable(SimpleNamespace(cfg=cfg))
+    assert servable and not stateful & set(servable), stateful & set(servable)

@@ -15,10 +15,10 @@ UNKNOWN = "no-such-model-harness"
 
 def _servable(ctx: CheckContext) -> list[str]:
     """Aliases a request can be spent on without disturbing a stateful claim (rate-limit windows,
-    breakers, the fault proxy, the metrics claims' counters), nor spread over several providers
+    breakers, the fault proxy, the metrics claims' counters, the concurrency claims' slots), nor spread over several providers
     (routing groups), nor sent to a provider that refuses connections on purpose."""
     r = ctx.cfg.roles
-    skip = set(r.rate_limit) | set(r.breaker) | {r.chaos, r.metrics} | set(ctx.cfg.promises.routing)
+    skip = set(r.rate_limit) | set(r.breaker) | set(r.concurrency) | {r.chaos, r.metrics} | set(ctx.cfg.promises.routing)
     return [m.name for m in ctx.cfg.models if m.name not in skip and ctx.cfg.provider(m.provider).kind == "openai"
             and not ctx.cfg.provider(m.provider).refuses_connections]
 
