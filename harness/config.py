@@ -587,9 +587,10 @@ class LoadLane(_Strict):
         return list(self.profiles) or [self.profile or "smoke"]
 
 
-class SmokeNotOffered(_Strict):
-    """A kind of route this gateway does not offer: its cells are NOT OFFERED, never sent."""
-    kind: Optional[Literal["openai", "anthropic", "gemini", "ollama"]] = None   # every provider of this shape
+class NotOfferedRoute(_Strict):
+    """Routes a gateway does not offer on purpose (by provider, protocol, streaming and case; each
+    left out means all): their smoke cells are NOT OFFERED, never sent. A matrix's own list and a
+    target's smoke.not_offered both say it this way."""
     provider: Optional[str] = None
     protocol: Optional[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = None
     stream: Optional[bool] = None
@@ -599,10 +600,15 @@ class SmokeNotOffered(_Strict):
     @field_validator("case")
     @classmethod
     def _known_case(cls, v: Optional[str]) -> Optional[str]:
-        from harness.smoke.cases import CASES   # the smoke matrix's cases, one table for both files
+        from harness.smoke.cases import CASES   # imported here: harness.smoke's modules import this one
         if v is not None and v not in CASES:
             raise ValueError(f"{v!r} is not one of {', '.join(CASES)}")
         return v
+
+
+class SmokeNotOffered(NotOfferedRoute):
+    """In a harness.yaml, routes can also be named by the shape of their provider."""
+    kind: Optional[Literal["openai", "anthropic", "gemini", "ollama"]] = None   # every provider of this shape
 
 
 class SmokeLane(_Strict):

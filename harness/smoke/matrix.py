@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness import paths
-from harness.config import NAME, load_yaml_model
+from harness.config import NAME, NotOfferedRoute, load_yaml_model
 from harness.smoke.cases import CASES as CASE_TABLE
 
 MATRICES = paths.MATRICES / "smoke"
@@ -36,20 +36,8 @@ class SmokeProvider(_Strict):
     models: list[Offer] = Field(min_length=1)
 
 
-class NotOffered(_Strict):
-    """A route the gateway does not offer on purpose: shown as NOT OFFERED, never sent."""
-    provider: Optional[str] = None               # default: every provider
-    protocol: Optional[Literal["openai_chat", "openai_responses", "anthropic_messages"]] = None
-    stream: Optional[bool] = None
-    case: Optional[str] = None                   # default: every case (text, tools, parallel_tools)
-    why: str = Field(min_length=1)
-
-    @field_validator("case")
-    @classmethod
-    def _known_case(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and v not in CASE_TABLE:
-            raise ValueError(f"{v!r} is not one of {', '.join(CASE_TABLE)}")
-        return v
+class NotOffered(NotOfferedRoute):
+    """A route of this matrix the gateway does not offer on purpose (by the matrix's provider names)."""
 
 
 class Matrix(_Strict):
