@@ -49,6 +49,9 @@ BREAKS = {
     "health_text", "health_always_ok", "liveness_needs_key", "no_request_id", "request_id_not_echoed",
     "request_id_not_forwarded", "leak_provider_key_in_headers", "leak_provider_key_in_errors", "leak_master_key",
     "metrics_misses_errors", "metrics_counts_twice", "metrics_latency_wrong", "log_no_request_id", "log_other_request_id",
+    # not breaks: a latency observed a while after the answer (as a gateway that logs in the background);
+    # request ids too short to find in a log (a counter); the same short id for every request (broken)
+    "metrics_latency_late", "request_id_short", "request_id_constant",
     "traceback_in_errors", "origin_bypasses_auth", "no_body_limit", "nested_json_500", "ws_no_auth",
     # a flapping primary, a fallback that refuses a prefill, liveness after a fault
     "sticky_fallback", "prefill_passed_off", "liveness_dies_after_fault",
@@ -107,6 +110,7 @@ class Spec:
     concurrency_limited: set[str] = field(default_factory=set)
     max_in_flight: int = 2
     refuse_late_s: float = 3.0    # concurrency_refuses_late: how long the refusal is held back
+    latency_late_s: float = 0.8   # metrics_latency_late: how long after the request counter the latency is observed
 
     def __post_init__(self) -> None:
         unknown = self.breaks - BREAKS
@@ -196,6 +200,7 @@ class Gateway:
         self.behind_back: set[asyncio.Future] = set()      # silent_retried_after_answer's retries under way
         self.vkeys: dict[str, VirtualKey] = {}             # keys made through the admin API
         self.deleted: list[str] = []                       # every key an admin asked to delete, in order
+        self.ids_given = 0                                 # request_id_short: the last id handed out
 
     # -- plumbing ----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -253,6 +258,16 @@ class Gateway:
         self.requests_metric.labels(model=model, status=str(status)).inc(times)
         if failed:
             self.errors_metric.labels(model=model).inc(times)
+        if "metrics_latency_late" in s.breaks:
+            # the same figure, observed after the request counter moved and after the answer went out
+            task = asyncio.ensure_future(self.observe_late(model, seconds))
+            self.behind_back.add(task)   # held: the loop keeps only a weak reference to a task
+            task.add_done_callback(self.behind_back.discard)
+            return
+        self.latency_metric.labels(model=model).observe(seconds)
+
+    async def observe_late(self, model: str, seconds: float) -> None:
+        await asyncio.sleep(self.spec.latency_late_s)
         self.latency_metric.labels(model=model).observe(seconds)
 
     def log(self, request: web.Request, status: int) -> None:
@@ -328,8 +343,16 @@ class Gateway:
         """The request's id: the client's x-request-id when it sent one, else a fresh one."""
         if RID_KEY not in request:
             given = request.headers.get("x-request-id")
-            request[RID_KEY] = given if given and "request_id_not_echoed" not in self.spec.breaks else uuid.uuid4().hex
+            request[RID_KEY] = given if given and "request_id_not_echoed" not in self.spec.breaks else self.new_id()
         return request[RID_KEY]
+
+    def new_id(self) -> str:
+        if "request_id_constant" in self.spec.breaks:
+            return "7"   # broken: every request's id, and a digit any log line may hold (its time, its status)
+        if "request_id_short" in self.spec.breaks:
+            self.ids_given += 1
+            return str(self.ids_given)   # distinct, but too short to tell its line from others
+        return uuid.uuid4().hex
 
     async def stamp(self, request: web.Request, response: web.StreamResponse) -> None:
         """Every response (plain, streamed, error, websocket upgrade) carries the request id."""

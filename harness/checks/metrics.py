@@ -11,6 +11,7 @@ import time
 from typing import Any, Literal, Optional
 
 from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge
+from harness.checks.params import params_rule
 from harness.client.http import Exchange
 from harness.config import MetricsPromise
 from harness.oracles import metrics as mo
@@ -71,6 +72,15 @@ def _settled(ctx: CheckContext, m: MetricsPromise, model: str, base: dict[str, O
     return _figures(m, _scrape(ctx, m), model), waited
 
 
+def _expected(m: MetricsPromise, exs: list[Exchange]) -> dict[str, int]:
+    """How far each promised figure must move for these answers: every request counted, the failed
+    ones as errors, and the ones the latency figure promises to observe (latency_counts)."""
+    failed = [ex for ex in exs if not 200 <= (ex.status or 0) < 300]
+    counted = exs if m.latency_counts == "all" else [ex for ex in exs if ex not in failed]
+    return {"requests": len(exs), "errors": len(failed) if m.errors else 0,
+            "latency_count": len(counted) if m.latency else 0}
+
+
 def _send(ctx: CheckContext, model: str, ok_tag: str, fail_tag: str, requests: int, errors: int) -> list[Exchange]:
     """`requests` chat requests, one after another; `errors` of them, spread out, fail at the provider.
     Each asks something else: a response cache must not answer any of them."""
@@ -85,32 +95,50 @@ def _send(ctx: CheckContext, model: str, ok_tag: str, fail_tag: str, requests: i
     return out
 
 
+def _batch(params: dict[str, Any]) -> None:
+    """The batch's sizes, checked when the catalog is loaded (exit 2 naming file, claim and field): a
+    batch bigger than 50 outlasts the settle time's point, and with no successful request the
+    figures have nothing to tell apart."""
+    requests, errors, status = params.get("requests", 10), params.get("errors", 3), params.get("fail_status", 500)
+    if not 1 <= int(requests) <= 50:
+        raise ValueError(f"requests: {requests!r} is not from 1 to 50")
+    if not 0 <= int(errors) < int(requests):
+        raise ValueError(f"errors: {errors!r} is not from 0 to fewer than requests ({requests}): "
+                         "some requests must succeed")
+    if not 400 <= int(status) <= 599:
+        raise ValueError(f"fail_status: {status!r} is not an HTTP error status (400-599)")
+
+
 @check("metrics.agree")
+@params_rule(_batch)
 def agree(ctx: CheckContext, figure: Literal["requests", "errors", "latency"], requests: int = 10,
           errors: int = 3, fail_status: int = 500) -> Verdict:
     """After `requests` chat requests of which `errors` fail at the provider (with `fail_status`), the
     request counter rose by exactly `requests`, the error counter by the number of failed answers, and
     the latency figure observed the promised requests with a mean that agrees with the harness's within
     the tolerance."""
-    m = _promise(ctx, figure)
-    if not 0 <= errors < requests <= 50 or not 400 <= fail_status <= 599:
-        raise ValueError("metrics.agree needs 0 <= errors < requests <= 50 and a fail_status of 4xx or 5xx")
+    m = _promise(ctx, figure)   # the batch's sizes were checked with the catalog (_batch)
     model = ctx.role("metrics")
     ok_tag, fail_tag = ctx.tag(), ctx.tag()
     prov = ctx.provider_of(model)
-    prov.script(tag=ok_tag, headers_delay_ms=PROVIDER_DELAY_MS)
-    prov.script(tag=fail_tag, status=fail_status)   # every attempt, retries included
-    # A warm-up request, counted before the batch: a gateway's first answer carries one-off costs its
-    # figure and the harness's clock would not share alike.
-    first = _figures(m, _scrape(ctx, m), model)
-    warm = ctx.chat(model, ok_tag, prompt="Say something, to warm up.")
-    base, _ = _settled(ctx, m, model, first, {"requests": 1} if warm.status == 200 else {})
-    exs = _send(ctx, model, ok_tag, fail_tag, requests, errors)
+    try:
+        prov.script(tag=ok_tag, headers_delay_ms=PROVIDER_DELAY_MS)
+        prov.script(tag=fail_tag, status=fail_status)   # every attempt, retries included
+        # A warm-up request, counted before the batch: a gateway's first answer carries one-off costs its
+        # figure and the harness's clock would not share alike. Every figure it moves must have moved
+        # before `base` is read (the latency too, which a gateway may observe after the request
+        # counter), or the batch's deltas would take in the warm-up's late count.
+        first = _figures(m, _scrape(ctx, m), model)
+        warm = ctx.chat(model, ok_tag, prompt="Say something, to warm up.")
+        base, _ = _settled(ctx, m, model, first, _expected(m, [warm]) if warm.status is not None else {})
+        exs = _send(ctx, model, ok_tag, fail_tag, requests, errors)
+    finally:
+        # The scripts hold for every request with their tags: gone with the claim, as in the other checks
+        for tag in (ok_tag, fail_tag):
+            prov.clear_script(tag)
     failed = [ex for ex in exs if not 200 <= (ex.status or 0) < 300]
     counted = exs if m.latency_counts == "all" else [ex for ex in exs if ex not in failed]
-    want = {"requests": requests, "errors": len(failed) if m.errors else 0,
-            "latency_count": len(counted) if m.latency else 0}
-    after, waited = _settled(ctx, m, model, base, want)
+    after, waited = _settled(ctx, m, model, base, _expected(m, exs))
     moved = _moved(base, after)
     evidence: dict[str, Any] = {
         "model": model, "requests": requests, "statuses": [ex.status for ex in exs],

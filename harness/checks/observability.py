@@ -4,10 +4,13 @@ own log, where an operator looks it up."""
 from __future__ import annotations
 
 import glob
+import os
+import re
 import time
-from typing import Literal
+from typing import Literal, Optional
 
 from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge, require_answer
+from harness.client.http import Exchange
 from harness.config import RequestId
 
 
@@ -76,26 +79,68 @@ def forwarded(ctx: CheckContext) -> Verdict:
 
 LOG_WAIT_S = 5.0   # the id must be in the gateway's log this soon after the answer
 LOG_POLL_S = 0.2
+# Shorter ids are not looked up: a 4-character id matches times, statuses and counters in any log,
+# so a line that holds it need not be the request's.
+MIN_ID_LEN = 8
 
 
-def _log_lines_with(patterns: list[str], needle: str) -> list[str]:
-    """The lines of the gateway's log files (glob patterns) that contain `needle`, file by file."""
-    found = []
-    for pattern in patterns:
-        for path in sorted(glob.glob(pattern)):
-            try:
-                text = open(path, errors="replace").read()
-            except OSError:
-                continue
-            found += [f"{path.rsplit('/', 1)[-1]}: {line[:500]}" for line in text.splitlines() if needle in line]
-    return found
+def _id_pattern(rid: str) -> "re.Pattern[str]":
+    """The id as a whole token: not inside a longer id (a word character or '-' on either side),
+    so a uuid's part or an id that is a prefix of another's never counts as the id."""
+    return re.compile(rf"(?<![\w-]){re.escape(rid)}(?![\w-])")
+
+
+class _LogTail:
+    """The gateway's log files (glob patterns), read a little more at each poll: each file from where
+    the last read stopped, so a long log is not read whole every LOG_POLL_S."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns = patterns
+        self.offsets: dict[str, int] = {}     # path -> bytes read so far (up to the last whole line)
+
+    def new_lines(self) -> list[tuple[str, str]]:
+        """(file name, line) for every whole line written since the last call."""
+        out = []
+        for pattern in self.patterns:
+            for path in sorted(glob.glob(pattern)):
+                offset = self.offsets.get(path, 0)
+                try:
+                    with open(path, "rb") as f:
+                        if os.fstat(f.fileno()).st_size < offset:
+                            offset = 0   # the file was truncated or replaced: read it again from its start
+                        f.seek(offset)
+                        data = f.read()
+                except OSError:
+                    continue
+                whole = data.rfind(b"\n") + 1   # a line still being written is read at the next poll
+                self.offsets[path] = offset + whole
+                name = path.rsplit("/", 1)[-1]
+                out += [(name, line) for line in data[:whole].decode("utf-8", "replace").splitlines()]
+        return out
+
+
+def _find_ids(patterns: list[str], ids: list[str], wait_s: float) -> tuple[dict[str, list[str]], float]:
+    """For each id, the log lines that hold it as a token (up to five), polling until each has one
+    or `wait_s` passes; and how long that took."""
+    tail, found = _LogTail(patterns), {rid: [] for rid in ids}
+    wanted = {rid: _id_pattern(rid) for rid in ids}
+    t0 = time.monotonic()
+    while True:
+        for name, line in tail.new_lines():
+            for rid, pattern in wanted.items():
+                if len(found[rid]) < 5 and pattern.search(line):
+                    found[rid].append(f"{name}: {line[:500]}")
+        if all(found.values()) or time.monotonic() - t0 >= wait_s:
+            return found, round(time.monotonic() - t0, 3)
+        time.sleep(LOG_POLL_S)
 
 
 @check("request_id.logged")
 def logged(ctx: CheckContext, case: Literal["error", "success"], fail_status: int = 500) -> Verdict:
-    """The request id the caller got in the promised header is in the gateway's own log within a few
-    seconds: for a request that failed at the provider (with `fail_status`), and, when every request's
-    id is promised to be logged, for one that succeeded."""
+    """The request ids the caller got in the promised header for two requests are in the gateway's own
+    log within a few seconds, each as a whole token: for requests that failed at the provider (with
+    `fail_status`), and, when every request's id is promised to be logged, for ones that succeeded.
+    Two requests with one id cannot be told apart in a log: FAIL; ids too short to look up: not judged."""
     rid = _promise(ctx)
     if rid.logged is None:
         raise Unsupported(f"the gateway does not promise to write {rid.header} to its log (promises.request_id.logged)")
@@ -105,26 +150,41 @@ def logged(ctx: CheckContext, case: Literal["error", "success"], fail_status: in
     if not ctx.gateway_logs:
         raise Unsupported("the harness did not start the gateway, so it has no log of it to read")
     model, tag = ctx.role("no_fallback"), ctx.tag()
-    if case == "error":
-        ctx.provider_of(model).script(tag=tag, status=fail_status)   # every attempt, retries included
-    ex = ctx.chat(model, tag)
-    require_answer(ex)
-    if (case == "error") == (ex.status == 200):
-        raise NotJudged(f"the request meant to {'fail' if case == 'error' else 'succeed'} got HTTP {ex.status}",
-                        {"exchange": ex.evidence()})
-    got = ex.headers.get(rid.header.lower())
-    if not got:
-        raise Deviation(f"the answer (HTTP {ex.status}) carries no {rid.header}: the caller has nothing to quote",
-                        {"exchange": ex.evidence()})
-    t0, lines = time.monotonic(), []
-    while True:
-        lines = _log_lines_with(ctx.gateway_logs, got)
-        if lines or time.monotonic() - t0 >= LOG_WAIT_S:
-            break
-        time.sleep(LOG_POLL_S)
-    evidence = {"exchange": ex.evidence(), "id": got, "log_lines": lines[:5], "waited_s": round(time.monotonic() - t0, 3),
-                "logs": ctx.gateway_logs}
-    return judge([] if lines else [f"the {rid.header} {got!r} the caller got (HTTP {ex.status}) is not in the "
-                                   f"gateway's log {LOG_WAIT_S:g} s later"],
-                 evidence, f"the {rid.header} of a {'failed' if case == 'error' else 'successful'} request is in "
+    provider = ctx.provider_of(model) if case == "error" else None
+    exs: list[Exchange] = []
+    try:
+        if provider is not None:
+            provider.script(tag=tag, status=fail_status)   # every attempt, retries included
+        for i in range(2):   # each asks something else: a response cache must not answer the second
+            exs.append(ctx.chat(model, tag, prompt=f"Say something, number {i + 1}."))
+    finally:
+        if provider is not None:
+            provider.clear_script(tag)   # the script holds for every request with the tag: gone with the claim
+    return _judge_logged(ctx, rid, case, exs)
+
+
+def _judge_logged(ctx: CheckContext, rid: RequestId, case: str, exs: list[Exchange]) -> Verdict:
+    for ex in exs:
+        require_answer(ex)
+        if (case == "error") == (ex.status == 200):
+            raise NotJudged(f"the request meant to {'fail' if case == 'error' else 'succeed'} got HTTP {ex.status}",
+                            {"exchange": ex.evidence()})
+    ids: list[Optional[str]] = [ex.headers.get(rid.header.lower()) for ex in exs]
+    evidence = {"exchanges": [ex.evidence() for ex in exs], "ids": ids, "logs": ctx.gateway_logs}
+    for ex, got in zip(exs, ids):
+        if not got:
+            raise Deviation(f"the answer (HTTP {ex.status}) carries no {rid.header}: the caller has nothing to quote",
+                            evidence)
+    if ids[0] == ids[1]:
+        return judge([f"two requests got the same {rid.header} {ids[0]!r}: a log line cannot say which of them "
+                      "it is about"], evidence, "")
+    short = [got for got in ids if len(got) < MIN_ID_LEN]
+    if short:
+        raise NotJudged(f"not judged: the {rid.header} {short[0]!r} is shorter than {MIN_ID_LEN} characters, too "
+                        "short to tell its log line from others", evidence)
+    found, waited = _find_ids(ctx.gateway_logs, ids, LOG_WAIT_S)
+    evidence.update(log_lines=found, waited_s=waited)
+    return judge([f"the {rid.header} {got!r} the caller got (HTTP {ex.status}) is not in the gateway's log "
+                  f"{LOG_WAIT_S:g} s later" for ex, got in zip(exs, ids) if not found[got]],
+                 evidence, f"the {rid.header} of each {'failed' if case == 'error' else 'successful'} request is in "
                            "the gateway's log")
