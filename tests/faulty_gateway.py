@@ -64,6 +64,9 @@ BREAKS = {
     # a concurrency limit (a model's requests in flight) and a silent route retried behind the caller's back
     "concurrency_queues", "concurrency_refuses_late", "concurrency_forwards_refused", "concurrency_never_frees",
     "silent_retried_after_answer",
+    # a slot given back a while (Spec.frees_late_s) after the answer went out, as a post-response hook
+    # does: not a break while that is within the refusal's bound
+    "concurrency_frees_late",
 }
 RID_KEY = web.RequestKey("rid", str)
 RID: contextvars.ContextVar[str] = contextvars.ContextVar("rid", default="")   # the request id, for upstream calls
@@ -110,6 +113,7 @@ class Spec:
     concurrency_limited: set[str] = field(default_factory=set)
     max_in_flight: int = 2
     refuse_late_s: float = 3.0    # concurrency_refuses_late: how long the refusal is held back
+    frees_late_s: float = 0.5     # concurrency_frees_late: how long after the answer a slot is given back
     latency_late_s: float = 0.8   # metrics_latency_late: how long after the request counter the latency is observed
 
     def __post_init__(self) -> None:
@@ -316,8 +320,13 @@ class Gateway:
         try:
             return await handler(request)
         finally:
-            if "concurrency_never_frees" not in s.breaks:   # broken: the slot is never given back
+            if "concurrency_frees_late" in s.breaks:   # given back after the answer went out, not with it
+                asyncio.get_running_loop().call_later(s.frees_late_s, self.free_slot, model)
+            elif "concurrency_never_frees" not in s.breaks:   # broken: the slot is never given back
                 self.busy[model] -= 1
+
+    def free_slot(self, model: str) -> None:
+        self.busy[model] -= 1
 
     @web.middleware
     async def retry_behind_back(self, request: web.Request, handler: Any) -> web.StreamResponse:

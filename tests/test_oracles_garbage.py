@@ -169,8 +169,10 @@ STATUS = [   # (status, transport error) of an exchange
     judged(ko.first_accepted, lambda pair: ko.first_accepted([ko.Probe(0.5, pair[0], True, pair[1])]), returns=anything),
     # the answers of requests held at, sent over and sent after a concurrency cap (checks/concurrency.py)
     judged(cc.within_limit, lambda pair: cc.within_limit([pair, (200, None)], 2)),
+    judged(cc.timed_out, lambda pair: cc.timed_out([pair, (504, None)])),
     judged(cc.refusal, lambda pair: cc.refusal(pair[0], pair[1], 0.5, [429, 503], 1.0, 2)),
     judged(cc.served_after, lambda pair: cc.served_after(pair[0], pair[1], 1)),
+    judged(cc.served_after, lambda pair: cc.served_after(pair[0], pair[1], 1, 4, 2.4)),   # after retried tries
     # arrivals counted and timed from the harness's own journal, not the gateway's bytes: a status
     # number stands in for a count
     judged(cc.not_forwarded, lambda pair: cc.not_forwarded(abs(pair[0] or 0) % 5)),

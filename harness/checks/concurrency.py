@@ -22,6 +22,7 @@ HOLD_BEYOND_S = 2.0   # the held requests outlast the bound by this much
 ARRIVAL_S = 10.0      # how long the held requests may take to reach the provider
 SETTLE_S = 0.5        # after the held ones end: time for a late-forwarded request to reach the journal
 DEADLINE_S = 20.0     # each request's own deadline, beyond the hold
+RETRY_EVERY_S = 0.2   # served_after: the pause between tries while a slot may still be on its way back
 
 
 def _outcome(ex: Exchange) -> str:
@@ -60,10 +61,21 @@ def limit(ctx: CheckContext, aspect: Literal["refused_fast", "not_forwarded", "s
             arrived = _await_arrivals(provider, held_tag, futures, n)
             over = ctx.chat(model, over_tag, prompt="One too many.", deadline_s=hold_s + DEADLINE_S) if arrived else None
             held = [f.result() for f in futures]   # each bounded by its own deadline
+            t_ended = time.monotonic()
     finally:
         provider.clear_script(held_tag)
     evidence["held"] = [_outcome(ex) for ex in held]
-    held_problems = co.within_limit([(ex.status, ex.error) for ex in held], n)
+    answers = [(ex.status, ex.error) for ex in held]
+    held_problems = co.within_limit(answers, n)
+    if timeouts := co.timed_out(answers):
+        # The gateway's upstream timeout ended the hold, not the cap: whatever the request over the cap
+        # got, it met fewer than n requests in flight, so no aspect can be judged.
+        t = ctx.cfg.promises.request_timeout_s
+        why = (f" (promises.request_timeout_s is {t:g}s)" if t and hold_s >= t else "")
+        raise NotJudged(f"not judged: {len(timeouts)} of the {n} requests held in flight came back as upstream "
+                        f"timeouts ({'; '.join(evidence['held'])}): the gateway's upstream timeout on {model} is "
+                        f"shorter than the {hold_s:g}s hold{why}; the check needs it longer (the refusal bound "
+                        f"answered_within_s + {SLACK_S + HOLD_BEYOND_S:g}s)", evidence)
     if over is None:
         if held_problems and aspect == "refused_fast":
             return judge(held_problems, evidence, "")
@@ -83,9 +95,22 @@ def limit(ctx: CheckContext, aspect: Literal["refused_fast", "not_forwarded", "s
         evidence["over_arrivals"] = arrivals
         return judge(co.not_forwarded(arrivals), evidence,
                      f"the request over the limit ({_outcome(over)}) never reached the provider")
-    after_tag = ctx.tag()
-    after = ctx.chat(model, after_tag, prompt="A slot is free now.", deadline_s=DEADLINE_S)
+    # A gateway may give a slot back a moment after its answer went out (a post-response hook): a
+    # refusal then is tried again, each try on a tag of its own, for as long as the refusal's bound
+    # from when the held answers came back; a slot still taken after that was not freed.
+    tries: list[Exchange] = []
+    while True:
+        after_tag = ctx.tag()
+        after = ctx.chat(model, after_tag, prompt="A slot is free now.", deadline_s=DEADLINE_S)
+        tries.append(after)
+        refused = not after.error and after.status is not None and not 200 <= after.status < 300
+        if not refused or time.monotonic() + RETRY_EVERY_S - t_ended > bound:
+            break
+        time.sleep(RETRY_EVERY_S)
+    waited_s = time.monotonic() - t_ended
     arrivals = len(provider.journal(tag=after_tag))
-    evidence.update(after=after.evidence(), after_arrivals=arrivals)
-    return judge(co.served_after(after.status, after.error, arrivals), evidence,
-                 f"once the {n} requests in flight had ended, a new one was served ({_outcome(after)})")
+    evidence.update(after=after.evidence(), after_arrivals=arrivals, after_tries=[_outcome(ex) for ex in tries],
+                    after_waited_s=round(waited_s, 3))
+    return judge(co.served_after(after.status, after.error, arrivals, len(tries), waited_s), evidence,
+                 f"once the {n} requests in flight had ended, a new one was served ({_outcome(after)}"
+                 + (f", on try {len(tries)}, {waited_s:.1f}s after they ended)" if len(tries) > 1 else ")"))

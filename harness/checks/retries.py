@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Literal, Union
 
-from harness.checks.base import CheckContext, Deviation, Unsupported, Verdict, check, judge
+from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge
 from harness.checks.failover import answer_problems, fail_primary, trail
 from harness.oracles.silent_route import after_answer as silent_after_answer
 from harness.oracles.silent_route import attempts as silent_attempts
@@ -166,23 +166,41 @@ def silent_route(ctx: CheckContext, aspect: Literal["attempts", "after_answer"])
     silent = ctx.provider_of(model)
     silent.script(tag=tag, headers_delay_ms=(bound + watch_s + 10) * 1000)   # silent for longer than watched
     try:
+        t_sent = time.time()   # wall clock, as the journal's arrival times
         ex = ctx.chat(model, tag, deadline_s=bound + 10)
-        t_answered = time.time()   # wall clock, as the journal's arrival times
+        # The caller had its answer when its headers came: the gateway had settled the status then, so
+        # an attempt after that can change nothing for the caller. Measured by the client from the
+        # request's start, not by reading the clock once the body was read (later, by the body's time).
+        answered_s = ex.t_headers_s if ex.t_headers_s is not None else ex.elapsed_s
+        t_answered = t_sent + answered_s
         if aspect == "after_answer" and not ex.error:
             time.sleep(watch_s)
         arrivals = [e["t_received"] for e in silent.journal(tag=tag)]
         entries = ctx.attempts(tag, [model] + chain)
     finally:
         silent.clear_script(tag)
+    before = [t for t in arrivals if t <= t_answered]
     evidence = {"exchange": ex.evidence(), "attempts": trail(entries), "silent_provider": silent.name,
-                "silent_arrivals_after_answer_s": [round(t - t_answered, 3) for t in arrivals], "watched_s": watch_s}
+                "answered_after_s": round(answered_s, 3),
+                "silent_arrivals_s": [round(t - t_sent, 3) for t in arrivals],   # from the request's start
+                "silent_arrivals_after_answer_s": [round(t - t_answered, 3) for t in arrivals if t > t_answered],
+                "watched_s": watch_s}
     if ex.error:
         raise Deviation(f"the caller got no answer from a gateway with a {timeout:g}s upstream timeout: {ex.error}",
                         evidence)
+    late = silent_after_answer(arrivals, t_answered) if aspect == "after_answer" else []
+    if not before and not late:
+        # Nothing was sent down the silent route while the caller waited (the gateway routed the model
+        # elsewhere): neither how often it is tried nor whether it is tried behind the caller's back
+        # was put to the test, so no verdict; a late arrival alone is still judged (sent behind the back).
+        went = sorted({e["provider"] for e in entries})
+        raise NotJudged(f"not judged: the request never reached the silent provider {silent.name} before the caller's "
+                        f"HTTP {ex.status} after {answered_s:.1f}s (its attempts went to {went or 'no provider watched'}), "
+                        "so the silent route was not put to the test", evidence)
     if aspect == "attempts":
         return judge(silent_attempts(arrivals, t_answered, timeout, r.count, bool(r.on_timeout)), evidence,
-                     f"the silent provider got {len(arrivals)} attempt(s) before the caller's HTTP {ex.status} "
-                     f"after {ex.elapsed_s:.1f}s (at most {1 + (r.count if r.on_timeout else 0)})")
-    return judge(silent_after_answer(arrivals, t_answered), evidence,
+                     f"the silent provider got {len(before)} attempt(s) before the caller's HTTP {ex.status} "
+                     f"after {answered_s:.1f}s (at most {1 + (r.count if r.on_timeout else 0)})")
+    return judge(late, evidence,
                  f"nothing reached the silent provider in the {watch_s:g}s after the caller's HTTP {ex.status} "
-                 f"(after {ex.elapsed_s:.1f}s)")
+                 f"(after {answered_s:.1f}s; {len(before)} attempt(s) before it)")
