@@ -341,6 +341,12 @@ class ProcessPromise(_Strict):
 
 
 ADMIN_PLACEHOLDERS = ("key", "alias", "expires_s", "budget")
+# What each call of promises.keys is sent (checks/keys.py fills exactly these): a placeholder known to
+# the API but not sent by this call (a create body holding {budget}) is refused here, with the field
+# named, rather than failing the check at run time.
+CALL_PLACEHOLDERS = {"create": ("key", "alias"), "revoke": ("key", "alias"),
+                     "create_expiring": ("key", "alias", "expires_s"), "create_budgeted": ("key", "alias", "budget"),
+                     "spend": ("key", "alias")}
 PLACEHOLDER = r"\{([A-Za-z_]\w*)\}"
 
 
@@ -409,6 +415,12 @@ class Keys(_Strict):
     model: Optional[str] = None                  # the model the key claims use (default: the OpenAI default)
     price: Optional[Price] = None                # what that model costs per token, by the gateway's own prices
     spend_tolerance: float = Field(0.01, ge=0, lt=1)   # relative: reported spend vs usage times price
+    # The statuses that refuse a key whose budget is spent (CM-28.4); any other answer is not that refusal.
+    # LiteLLM answers litellm.budget_exceeded_status_code, 422 since it was changed from 429
+    # (litellm/__init__.py:413, exceptions.py:1092, proxy/auth/auth_exception_handler.py:51-57 @1.108.7);
+    # 400, 402 (Payment Required), 403 and 429 are the other plausible refusals; a target whose gateway
+    # answers something else says so here.
+    budget_statuses: list[int] = Field(default_factory=lambda: [400, 402, 403, 422, 429], min_length=1)
     not_offered: dict[Literal["all", "create", "revoke", "expiry", "budget", "spend"], str] = {}
 
     @model_validator(mode="after")
@@ -420,6 +432,15 @@ class Keys(_Strict):
                 raise ValueError(f"not_offered.{op}: say why")
             if declared.get(op) is not None:
                 raise ValueError(f"not_offered.{op}: the operation is declared too")
+        wrong = [s for s in self.budget_statuses if not 400 <= s <= 599]
+        if wrong:   # a 2xx or 3xx is an answer, never a refusal
+            raise ValueError(f"budget_statuses: {wrong[0]} is not an error status (400-599)")
+        for name, sent in CALL_PLACEHOLDERS.items():
+            call = getattr(self, name)
+            unsent = sorted((admin_placeholders(call.path) | admin_placeholders(call.body)) - set(sent)) if call else []
+            if unsent:
+                raise ValueError(f"{name}: {{{unsent[0]}}} is not sent with this call (it sends "
+                                 + ", ".join(f"{{{n}}}" for n in sent) + ")")
         for name, call in (("create", self.create), ("create_expiring", self.create_expiring),
                            ("create_budgeted", self.create_budgeted)):
             if call is not None and call.field is None and not call.uses("key"):
@@ -444,6 +465,18 @@ class Keys(_Strict):
     def why_not(self, op: str) -> Optional[str]:
         """Why the gateway does not offer `op` (one of KEY_OPERATIONS), when the target says so."""
         return self.not_offered.get(op) or self.not_offered.get("all")
+
+    def admin_credential(self, source: str) -> Optional[str]:
+        """The admin key from `admin_key_env` (None: the run's own key is the admin key). Read where a
+        run starts, not when the file is loaded (`harness validate` needs no secrets), so a missing
+        variable stops the run at once, exit 2, instead of every keys claim failing to be judged."""
+        if not self.admin_key_env:
+            return None
+        value = os.environ.get(self.admin_key_env)
+        if not value:
+            raise ConfigError(f"{source}: promises.keys.admin_key_env: environment variable {self.admin_key_env} "
+                              "is not set")
+        return value
 
 
 class Promises(_Strict):
@@ -692,6 +725,32 @@ class HarnessConfig(_Strict):
                 raise ValueError(f"promises.aliases.provider_prefixes.{prefix}: {p!r} is not one of the providers")
         if self.promises.keys and self.promises.keys.model and self.promises.keys.model not in model_names:
             raise ValueError(f"promises.keys.model: {self.promises.keys.model!r} is not one of the models")
+        return self
+
+    @model_validator(mode="after")
+    def _models_of_their_own(self) -> "HarnessConfig":
+        """roles.metrics and each roles.concurrency model must be sent to by their own claims alone:
+        another claim's requests on the metrics model move the counters those claims read, and on a
+        concurrency model take the slots those claims count, so a shared model gives FAILs the
+        gateway did not earn. No default, no other role and no other slot may name one of them."""
+        uses: list[tuple[str, Optional[str]]] = []
+        for kind in ("openai", "anthropic"):
+            explicit = getattr(self.defaults, f"{kind}_model")
+            # unset, the conformance checks take the first model of that shape (default_model)
+            uses.append((f"defaults.{kind}_model" if explicit else
+                         f"defaults.{kind}_model (unset: the first {kind}-style model)", self.default_model(kind)))
+        uses += [(f"roles.{k}", v) for k, v in self.roles.model_dump().items() if isinstance(v, str)]
+        uses += [(f"roles.{k}[{i}]", v) for k in ("breaker", "rate_limit", "concurrency")
+                 for i, v in enumerate(getattr(self.roles, k))]
+        why = {"roles.metrics": "the metrics claims read its counters, which must move with their requests alone",
+               "roles.concurrency": "each concurrency claim holds its model's slots, which no other request may take"}
+        for field, value in uses:
+            role = field.split("[")[0]
+            if role not in why or value is None:
+                continue
+            other = next((f for f, v in uses if v == value and f != field), None)
+            if other is not None:
+                raise ValueError(f"{field}: {value!r} is also {other}: {why[role]}; give it a model of its own")
         return self
 
     # -- conveniences for checks -------------------------------------------------------------

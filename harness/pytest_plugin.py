@@ -96,6 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
             cfg, cfg_path = load(Path(path) if path else None)
             key = resolve_key(cfg.target.auth, str(cfg_path))
             state.redactor.add(key)
+            if cfg.promises.keys is not None:   # a missing admin key stops the run here, not in every keys claim
+                state.redactor.add(cfg.promises.keys.admin_credential(str(cfg_path)))
             state.world = World(cfg, cfg_path, key, state.redactor)
             state.world.__enter__()
             os.environ[WORLD_ENV] = str(state.world.info_path)
@@ -128,6 +130,9 @@ def _context(config: pytest.Config) -> base.CheckContext:
                      for name, p in info.providers.items()}
         state.ctx = base.CheckContext(cfg, gateway, providers, info.gateway_key, routes=routes)
         state.ctx.gateway_logs = info.gateway_logs   # the gateway's own log, when the harness started it
+        if info.secrets_file:   # keys a check made in any worker: masked in what this one prints too
+            state.redactor.follow(info.secrets_file)
+            state.ctx.secrets_file = info.secrets_file
         if info.process_control:   # the harness started the gateway: process faults may kill and restart it
             from harness.client.process import ProcessControl
             state.ctx.process = ProcessControl(**info.process_control)

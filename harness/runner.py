@@ -62,6 +62,10 @@ def run(opts: RunOptions) -> int:
                           "target.coverage: {source: [its Python packages]}")
     key = resolve_key(cfg.target.auth, str(cfg_path))
     redactor = Redactor([key] if key else [])
+    if cfg.promises.keys is not None:
+        # Before anything starts: a missing admin_key_env is exit 2 naming the field, not an ERROR in
+        # every keys claim; the key is masked in every file the run writes (the gateway's log too).
+        redactor.add(cfg.promises.keys.admin_credential(str(cfg_path)))
     # Per-claim coverage contexts are exact only when one claim runs at a time.
     workers = "1" if opts.gateway_coverage else opts.workers
     env = LaneEnv(cfg, cfg_path, opts.out, redactor, key=key, workers=workers, debug=opts.debug,

@@ -61,6 +61,10 @@ BREAKS = {
     # client keys through the admin API (/key/generate, /key/delete, /key/info, in LiteLLM's shape)
     "created_key_unusable", "revoke_ignored", "revoke_lags", "expiry_ignored", "budget_not_enforced",
     "spend_misreported", "refused_after_forward",
+    "create_lags", "created_key_not_forwarded", "budget_refuses_early", "budget_wrong_status",
+    # not a break: its log holds every request's URL with its query and the key it came with (CLIProxyAPI's
+    # revoke puts the key in the query), so the run's redaction of the keys it made is tested
+    "log_secrets",
     # a concurrency limit (a model's requests in flight) and a silent route retried behind the caller's back
     "concurrency_queues", "concurrency_refuses_late", "concurrency_forwards_refused", "concurrency_never_frees",
     "silent_retried_after_answer",
@@ -109,6 +113,8 @@ class Spec:
     # Keys made through the admin API are charged for plain chat answers: model -> (input, output) per token
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     revoke_lag_s: float = 2.0     # revoke_lags: how long a revoked key still works
+    create_lag_s: float = 2.0     # create_lags: how long a created key is refused before it works
+    vkey_prefix: str = "sk-vk-"   # the keys /key/generate makes: prefix + 32 hex (a test makes them unlike sk-)
     # A cap on each of these models' chat requests in flight: the one over it is refused at once (503)
     concurrency_limited: set[str] = field(default_factory=set)
     max_in_flight: int = 2
@@ -134,6 +140,7 @@ class VirtualKey:
     max_budget: Optional[float] = None
     spend: float = 0.0
     revoked_at: Optional[float] = None
+    created_at: float = field(default_factory=time.monotonic)
 
 
 class Breaker:
@@ -279,8 +286,11 @@ class Gateway:
             return
         rid = "-" if "log_no_request_id" in self.spec.breaks else (
             uuid.uuid4().hex if "log_other_request_id" in self.spec.breaks else self.request_id(request))
+        where = request.path
+        if "log_secrets" in self.spec.breaks:
+            where = f"{request.path_qs} key={self.bearer(request)}"
         with open(self.spec.log_path, "a") as f:
-            f.write(f"{time.strftime('%H:%M:%S')} {status} {request.method} {request.path} request_id={rid}\n")
+            f.write(f"{time.strftime('%H:%M:%S')} {status} {request.method} {where} request_id={rid}\n")
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -401,8 +411,16 @@ class Gateway:
                 return self.error(401, "key revoked")
         if vk.expires_at is not None and now >= vk.expires_at and "expiry_ignored" not in s.breaks:
             return self.error(401, "key expired")
-        if vk.max_budget is not None and vk.spend >= vk.max_budget and "budget_not_enforced" not in s.breaks:
-            return self.error(400, "budget exceeded")   # LiteLLM's budget_exceeded is a 400
+        if "create_lags" in s.breaks and now - vk.created_at < s.create_lag_s:
+            return self.error(401, "invalid key")   # broken: the key works only a while after it was answered
+        # broken (budget_refuses_early): refused when half the budget is spent
+        limit = None if vk.max_budget is None else vk.max_budget / (2 if "budget_refuses_early" in s.breaks else 1)
+        if limit is not None and vk.spend >= limit and "budget_not_enforced" not in s.breaks:
+            if "budget_wrong_status" in s.breaks:   # broken: a refusal no client can tell from a missing route
+                return self.error(404, "not found")
+            # LiteLLM's budget_exceeded: litellm.budget_exceeded_status_code, 422 (litellm/__init__.py:413,
+            # exceptions.py:1092, proxy/auth/auth_exception_handler.py:51-57 @1.108.7)
+            return self.error(422, "budget exceeded")
         return None
 
     async def forward_anyway(self, request: web.Request) -> None:
@@ -427,7 +445,7 @@ class Gateway:
         if (refused := self.not_admin(request)) is not None:
             return refused
         body = json.loads(await request.read() or b"{}")
-        key = "sk-vk-" + uuid.uuid4().hex
+        key = self.spec.vkey_prefix + uuid.uuid4().hex
         vk = VirtualKey(max_budget=body.get("max_budget"))
         if body.get("duration"):
             vk.expires_at = time.monotonic() + float(str(body["duration"]).rstrip("s"))
@@ -630,6 +648,12 @@ class Gateway:
             if "refused_after_forward" in s.breaks and self.bearer(request) in self.vkeys:
                 await self.forward_anyway(request)   # broken: the provider gets the refused request first
             return refused
+        if "created_key_not_forwarded" in s.breaks and self.bearer(request) in self.vkeys:
+            # broken: a made key's request is answered, but no provider is asked
+            return web.json_response({"id": "chatcmpl-canned", "object": "chat.completion", "created": int(time.time()),
+                                      "model": "canned", "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": "canned"}}],
+                                      "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
         key = request.headers.get("Authorization", "")[7:].strip()
         if (request.content_length or 0) > s.max_body_bytes and "no_body_limit" not in s.breaks:
             return self.error(413, f"request body larger than {s.max_body_bytes} bytes")

@@ -10,10 +10,15 @@ spend) and a bad promises.keys as one line naming the field, exit 2.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
 import os
+import re
+import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -22,9 +27,10 @@ from hypothesis import strategies as st
 from faulty_gateway import Running, Spec
 from harness import catalog
 from harness.checks import base
+from harness.client import admin
 from harness.client.control import ProviderControl
 from harness.client.http import GatewayClient
-from harness.config import TARGETS, ConfigError, ProviderCfg, load, parse
+from harness.config import CALL_PLACEHOLDERS, TARGETS, ConfigError, Keys, ProviderCfg, load, parse
 from harness.oracles import keys as ko
 from harness.paths import MATRICES
 from harness.world.mocks import start_mocks
@@ -39,13 +45,17 @@ BUDGET = 5e-5                            # a few of the mock's answers
 
 # claim id -> [(break switch, verdict, a phrase of its reason)]
 BREAKS = {
-    "CM-28.1": [("created_key_unusable", "FAIL", "never accepted")],
+    "CM-28.1": [("created_key_unusable", "FAIL", "never accepted"), ("create_lags", "FAIL", "accepted only"),
+                ("created_key_not_forwarded", "FAIL", "never reached a provider")],
     "CM-28.2": [("revoke_ignored", "FAIL", "still not refused"), ("revoke_lags", "FAIL", "refused only"),
                 ("refused_after_forward", "FAIL", "still reached a provider"),
                 ("created_key_unusable", "ERROR", "the created key was never accepted")],
     "CM-28.3": [("expiry_ignored", "FAIL", "still not refused"), ("refused_after_forward", "FAIL", "still reached a provider")],
     "CM-28.4": [("budget_not_enforced", "FAIL", "still not refused"),
-                ("refused_after_forward", "FAIL", "still reached a provider")],
+                ("refused_after_forward", "FAIL", "still reached a provider"),
+                ("budget_refuses_early", "FAIL", "when it had spent"),
+                # a 404 after the budget is no budget refusal (promises.keys.budget_statuses)
+                ("budget_wrong_status", "FAIL", "still not refused")],
     "CM-28.5": [("spend_misreported", "FAIL", "the reported spend is")],
 }
 
@@ -84,7 +94,7 @@ def harness_config(gateway_url: str, keys: dict | None = KEYS_PROMISE):
 
 def run_claim(claim_id: str, urls: dict[str, str], breaks: set[str], keys: dict | None = KEYS_PROMISE):
     spec = Spec(deployments={"gpt-mock": (urls["oa"], "gpt-4o-mini")}, fallbacks={}, keys={KEY}, breaks=breaks,
-                prices={"gpt-mock": PRICE}, revoke_lag_s=WITHIN_S + 1.0)
+                prices={"gpt-mock": PRICE}, revoke_lag_s=WITHIN_S + 1.0, create_lag_s=WITHIN_S + 1.0)
     gw = Running(spec)
     try:
         cfg = harness_config(gw.url, keys)
@@ -189,6 +199,17 @@ def test_cliproxyapi_has_no_expiry_budget_or_spend(claim_id):
     ({"not_offered": {"spend": "none"}}, "not_offered.spend: the operation is declared too"),
     ({"within_s": 0}, "promises.keys.within_s: Input should be greater than 0"),
     ({"model": "nope"}, "promises.keys.model: 'nope' is not one of the models"),
+    # a placeholder the API knows, in a call that is not sent it (it would have raised KeyError at run time)
+    ({"create": {"path": "/key/generate", "body": {"max_budget": "{budget}"}, "field": "key"}},
+     "promises.keys: create: {budget} is not sent with this call (it sends {key}, {alias})"),
+    ({"revoke": {"path": "/key/delete", "body": {"keys": ["{key}"], "duration": "{expires_s}s"}}},
+     "promises.keys: revoke: {expires_s} is not sent with this call"),
+    ({"create_expiring": {"path": "/key/generate", "body": {"duration": "{expires_s}s", "max_budget": "{budget}"}}},
+     "promises.keys: create_expiring: {budget} is not sent with this call"),
+    ({"spend": {"method": "GET", "path": "/key/info?key={key}&d={expires_s}", "field": "info.spend"}},
+     "promises.keys: spend: {expires_s} is not sent with this call"),
+    ({"budget_statuses": [200]}, "promises.keys: budget_statuses: 200 is not an error status"),
+    ({"budget_statuses": []}, "promises.keys.budget_statuses: List should have at least 1 item"),
 ])
 def test_a_bad_keys_promise_names_the_field(change, says):
     with pytest.raises(ConfigError) as err:
@@ -207,6 +228,152 @@ def test_a_bad_keys_promise_is_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "h.yaml: promises.keys.create: unknown placeholder {kee}" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+CLAIM_OF_CALL = {"create": "CM-28.1", "revoke": "CM-28.2", "create_expiring": "CM-28.3", "create_budgeted": "CM-28.4",
+                 "spend": "CM-28.5"}
+
+
+@pytest.mark.parametrize("call", sorted(CALL_PLACEHOLDERS))
+def test_every_placeholder_a_call_allows_is_sent(call, world):
+    """What config.Keys lets a call hold is what the check fills: each allowed placeholder in the
+    call's query (the faulty gateway ignores it) and its claim still PASSes (a KeyError would ERROR)."""
+    assert set(CLAIM_OF_CALL) == set(CALL_PLACEHOLDERS)
+    extra = "&".join(f"h_{p}={{{p}}}" for p in CALL_PLACEHOLDERS[call])
+    declared = KEYS_PROMISE[call]
+    keys = {**KEYS_PROMISE, call: {**declared, "path": declared["path"] + ("&" if "?" in declared["path"] else "?") + extra}}
+    v, gateway = run_claim(CLAIM_OF_CALL[call], world, set(), keys)
+    assert v.status == "PASS", (v.status, v.reason, v.evidence)
+    assert_clean(v, gateway)
+
+
+def test_the_budget_refusal_is_the_promised_status(world):
+    """A gateway that answers a spent budget with its own status says so (budget_statuses) and passes."""
+    v, _ = run_claim("CM-28.4", world, {"budget_wrong_status"}, {**KEYS_PROMISE, "budget_statuses": [404]})
+    assert v.status == "PASS" and v.evidence["refusal_statuses"] == [404], (v.status, v.reason)
+
+
+def test_the_default_budget_statuses_hold_litellms():
+    """LiteLLM answers a spent budget with litellm.budget_exceeded_status_code (read from its source,
+    not imported: importing it fetches a price map)."""
+    source = Path(importlib.util.find_spec("litellm").origin).read_text()
+    found = re.search(r"^budget_exceeded_status_code: int = (\d+)", source, re.M)
+    assert found, "litellm/__init__.py no longer sets budget_exceeded_status_code"
+    assert int(found.group(1)) in Keys().budget_statuses
+
+
+# --- no key in any file the run writes, a missing admin key before anything starts ------------------
+
+GATEWAY_SCRIPT = """
+import asyncio, json, sys
+sys.path.insert(0, {tests!r})
+import aiohttp
+from aiohttp import web
+from faulty_gateway import Gateway, Spec
+
+cfg = json.load(open(sys.argv[1]))
+gw = Gateway(Spec(deployments={{"gpt-mock": (cfg["oa"], "gpt-4o-mini")}}, fallbacks={{}}, keys=set(cfg["keys"]),
+                  breaks={{"log_secrets"}}, prices={{"gpt-mock": (1e-6, 2e-6)}}, vkey_prefix=cfg["prefix"],
+                  log_path="requests.log"))
+
+async def main():
+    gw.session = aiohttp.ClientSession()
+    runner = web.AppRunner(gw.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", cfg["port"]).start()
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def faulty_target(tmp_path: Path, prefix: str) -> Path:
+    """A harness.yaml whose gateway (the faulty one, started by the harness) logs every request's URL
+    and key (log_secrets), makes keys starting with `prefix`, and takes the admin key from $KEYS_ADMIN."""
+    (tmp_path / "gw.py").write_text(GATEWAY_SCRIPT.format(tests=str(Path(__file__).parent)))
+    (tmp_path / "gw.json.j2").write_text(
+        '{"port": {{ port }}, "oa": "{{ providers.oa.url }}", "prefix": "%s", '
+        '"keys": ["{{ gateway_key }}", "{{ env.KEYS_ADMIN | default('') }}"]}' % prefix)
+    keys = {**KEYS_PROMISE, "admin_key_env": "KEYS_ADMIN", "within_s": 2, "expires_s": 2}
+    cfg = {"version": 1,
+           "target": {"name": "faulty", "auth": {"key": "generate"},
+                      "start": {"command": ["{{ python }}", str(tmp_path / "gw.py"), "{{ config_path }}"],
+                                "config_template": "gw.json.j2", "config_filename": "gw.json", "ready_timeout_s": 20}},
+           "providers": [{"name": "oa", "kind": "openai"}],
+           "models": [{"name": "gpt-mock", "provider": "oa", "upstream_model": "gpt-4o-mini"}],
+           "defaults": {"openai_model": "gpt-mock"},
+           "promises": {"keys": keys}}
+    path = tmp_path / "h.yaml"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def harness_run(cfg: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "run", "-c", str(cfg), "-o", str(out), "-n", "2",
+                           "--only", "CM-28", "--no-load", "--no-smoke", "--history", str(out.parent / "history")],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_no_created_or_admin_key_in_any_file_written(tmp_path):
+    """Canaries unlike sk- keys (a redactor must be told them): the admin key from admin_key_env and
+    every key the gateway made, which its log holds in URLs (/key/info?key=...) and beside each request.
+    The claims run in xdist workers; the log is copied by the run's controller."""
+    admin_key, prefix = f"admincanary{secrets.token_hex(12)}", f"vkcanary{secrets.token_hex(6)}"
+    out = tmp_path / "out"
+    r = harness_run(faulty_target(tmp_path, prefix), out, {**os.environ, "KEYS_ADMIN": admin_key})
+    assert r.returncode in (0, 1), r.stdout[-2000:] + r.stderr[-2000:]
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    verdicts = {x["id"]: x["status"] for x in results if x.get("type") == "record"}
+    assert verdicts == {c: "PASS" for c in CLAIMS}, verdicts   # keys were made, used and revoked
+    log = out / "logs" / "requests.log"
+    assert "/key/info?key=***" in log.read_text(), log.read_text()[:2000]   # the log held them, masked
+    files = [p for p in [*out.rglob("*"), *(tmp_path / "history").rglob("*")] if p.is_file()]
+    for p in files:
+        data = p.read_bytes()
+        for secret in (admin_key, prefix):
+            assert secret.encode() not in data, f"{secret[:12]}... in {p}"
+    for text in (r.stdout, r.stderr):
+        assert admin_key not in text and prefix not in text
+
+
+def test_a_missing_admin_key_env_is_exit_2_before_anything_starts(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "KEYS_ADMIN"}
+    r = harness_run(faulty_target(tmp_path, "vk"), tmp_path / "out", env)
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    assert r.stderr.strip().splitlines() == [
+        f"harness: error: {tmp_path / 'h.yaml'}: promises.keys.admin_key_env: environment variable KEYS_ADMIN is not set"], r.stderr
+    assert not (tmp_path / "out" / "results.jsonl").exists()   # stopped before the run began
+
+
+def test_a_secret_shared_by_another_process_is_redacted(tmp_path):
+    """The way a key made in a pytest worker reaches the controller's redactor (WorldInfo.secrets_file)."""
+    from harness.secrets import Redactor
+    shared, secret = tmp_path / "secrets", "made" + secrets.token_hex(8)
+    red = Redactor()
+    red.follow(shared)
+    assert red.text(f"x {secret} y") == f"x {secret} y"   # nothing shared yet
+    subprocess.run([sys.executable, "-c", f"from harness.secrets import share; share({str(shared)!r}, {secret!r})"],
+                   check=True, timeout=60)
+    assert red.text(f"x {secret} y") == "x *** y"
+    assert red.data({"a": [secret]}) == {"a": ["***"]}
+    assert shared.stat().st_mode & 0o777 == 0o600
+
+
+# --- admin-call templates (harness/client/admin.py) ----------------------------------------------
+
+def test_numbers_in_admin_call_strings_are_exact():
+    assert admin.fill({"duration": "{expires_s}s", "budget": "{budget}", "note": "b={budget}"},
+                      {"expires_s": 2.0, "budget": 1234567.0}) == {"duration": "2s", "budget": 1234567.0, "note": "b=1234567"}
+    assert admin.fill("/k?b={budget}", {"budget": 0.1 + 0.2}, in_path=True) == "/k?b=0.30000000000000004"
+    assert admin.text(5e-05) == "0.00005" and admin.text(1e20) == "100000000000000000000"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_number_reads_back_as_itself(x):
+    """Whatever the number, its text is plain digits (no exponent a gateway's parser may refuse) and
+    reads back as the very same float."""
+    t = admin.text(x)
+    assert float(t) == x and "e" not in t.lower() and math.isfinite(float(t))
 
 
 # --- the judging itself (harness/oracles/keys.py), on made-up timelines ---------------------------

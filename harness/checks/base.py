@@ -105,6 +105,7 @@ class CheckContext:
         self.chaos_proxies: dict[str, str] = {}  # provider -> proxy name
         self.process = None                      # a ProcessControl when the harness started the gateway
         self.gateway_logs: list[str] = []        # glob patterns of the files the gateway logs to (when started here)
+        self.secrets_file: Optional[str] = None  # the world's WorldInfo.secrets_file: secrets a check makes go there
         self.begin_check()
 
     def begin_check(self) -> None:

@@ -4,23 +4,23 @@ is refused once spent, and the spend reported is the provider's usage times the 
 
 The admin API is data in harness.yaml (promises.keys, config.Keys). Every key a check creates is
 revoked when it ends, whatever its verdict. Keys (created ones and the admin credential) never
-appear in a verdict: its reason and evidence pass a redactor that knows them.
+appear in a verdict: its reason and evidence pass a redactor that knows them; and they are shared
+with the run's redactors (the world's secrets file), so no file the run writes holds them either.
+The HTTP side of the admin API (templates, sending) is harness/client/admin.py.
 """
 from __future__ import annotations
 
-import os
-import re
 import secrets
 import time
 from typing import Any, Callable, Optional
-from urllib.parse import quote
 
 from harness.checks.base import (CheckContext, Deviation, NotJudged, Outcome, Unsupported, Verdict, check, judge,
                                  provider_usage)
+from harness.client import admin
 from harness.client.http import Exchange
-from harness.config import PLACEHOLDER, AdminCall, Keys
+from harness.config import AdminCall, ConfigError, Keys
 from harness.oracles import keys as ok
-from harness.secrets import Redactor, fingerprint
+from harness.secrets import Redactor, fingerprint, share
 
 PROBE_EVERY_S = 0.1       # between two requests while waiting for a change to take effect
 MAX_PROBES = 300          # a bound on any one wait, whatever the timings
@@ -41,34 +41,6 @@ def _rounded(t: Optional[float]) -> Optional[float]:
     return round(t, 3) if t is not None else None
 
 
-def _dig(obj: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(obj, dict) or part not in obj:
-            return None
-        obj = obj[part]
-    return obj
-
-
-def _fill(template: Any, values: dict[str, Any], in_path: bool = False) -> Any:
-    """`template` with its {placeholders} filled: a string that is one placeholder alone becomes the
-    value itself; in a path each value is URL-quoted."""
-    if isinstance(template, str):
-        whole = re.fullmatch(PLACEHOLDER, template)
-        if whole and not in_path:
-            return values[whole.group(1)]
-        return re.sub(PLACEHOLDER, lambda m: quote(_text(values[m.group(1)]), safe="") if in_path
-                      else _text(values[m.group(1)]), template)
-    if isinstance(template, dict):
-        return {_fill(k, values): _fill(v, values) for k, v in template.items()}
-    if isinstance(template, list):
-        return [_fill(v, values) for v in template]
-    return template
-
-
-def _text(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 class KeySession:
     """The keys one check creates, the requests sent with each, and their revocation at the end."""
 
@@ -76,21 +48,30 @@ class KeySession:
         self.ctx, self.spec = ctx, spec
         self.model = spec.model or ctx.model("openai")
         ctx._use(self.model)
+        self.redactor = Redactor()
         self.admin = self._admin_credential()
-        self.redactor = Redactor([self.admin])
+        self._secret(self.admin)
         self.live: list[str] = []            # created, not yet revoked
         self.tags: dict[str, list[str]] = {}  # key -> the tags of the requests sent with it
 
     def _admin_credential(self) -> str:
-        env = self.spec.admin_key_env
-        if env:
-            value = os.environ.get(env)
-            if not value:
-                raise NotJudged(f"promises.keys.admin_key_env: environment variable {env} is not set")
+        try:   # `harness run` has checked it already; a world started otherwise may not have
+            value = self.spec.admin_credential("harness.yaml")
+        except ConfigError as exc:
+            raise NotJudged(str(exc)) from None
+        if value is not None:
             return value
         self.ctx.require_key("an admin API for client keys")
         assert self.ctx.gateway_key is not None
         return self.ctx.gateway_key
+
+    def _secret(self, secret: str) -> None:
+        """A key this check knows: masked in its verdict, and (through the world's secrets file) in
+        every file the run writes, the gateway's log above all, which holds whatever the gateway
+        logged (CLIProxyAPI's revoke puts the key in the URL's query). Before it is first used."""
+        self.redactor.add(secret)
+        if self.ctx.secrets_file:
+            share(self.ctx.secrets_file, secret)
 
     def _headers(self, key: str) -> dict[str, str]:
         auth = self.ctx.cfg.target.auth
@@ -99,29 +80,22 @@ class KeySession:
     # -- the admin API ------------------------------------------------------------------------
     def call(self, name: str, call: AdminCall, **values: Any) -> tuple[Exchange, Any]:
         values = {"alias": f"harness-{self.ctx.claim_id or 'keys'}", **values}
-        path = _fill(call.path, values, in_path=True)
-        body = _fill(call.body, values) if call.body is not None else None
-        ex = self.ctx.gateway.request(call.method, path, body, headers=self._headers(self.admin), auth=False)
-        if ex.error or ex.status is None or not 200 <= ex.status < 300:
-            raise NotJudged(f"the admin API's {name} call ({call.method} {call.path}) answered "
-                            f"{f'HTTP {ex.status}' if ex.status is not None else ex.error}: "
-                            f"{ex.body[:300].decode('utf-8', 'replace')}", {"admin_call": self._said(ex)})
-        return ex, ex.json()
-
-    def _said(self, ex: Exchange) -> dict[str, Any]:
-        return {"status": ex.status, "elapsed_s": round(ex.elapsed_s, 3), "body": ex.body[:500].decode("utf-8", "replace")}
+        try:
+            return admin.send(self.ctx.gateway, name, call, values, self._headers(self.admin))
+        except admin.AdminError as exc:   # the premise (a working admin API) failed: not judged
+            raise NotJudged(exc.reason, exc.said) from None
 
     def create(self, name: str = "create", **values: Any) -> tuple[str, float]:
         """A new key (made by the harness, or read from the answer) and when the admin API answered."""
         call: AdminCall = getattr(self.spec, name)
         made = "sk-harness-" + secrets.token_hex(16)   # looks like a key: any redactor masks it
-        self.redactor.add(made)
+        self._secret(made)
         ex, answer = self.call(name, call, key=made, **values)
         t = time.monotonic()
-        key = _dig(answer, call.field) if call.field else made
+        key = admin.dig(answer, call.field) if call.field else made
         if not isinstance(key, str) or not key:
-            raise NotJudged(f"the admin API's {name} answer has no key at {call.field!r}", {"admin_call": self._said(ex)})
-        self.redactor.add(key)
+            raise NotJudged(f"the admin API's {name} answer has no key at {call.field!r}", {"admin_call": admin.said(ex)})
+        self._secret(key)   # a gateway-made key may look like anything: only a redactor told of it masks it
         self.live.append(key)
         self.tags[key] = []
         return key, t
@@ -135,7 +109,7 @@ class KeySession:
     def spend(self, key: str) -> Any:
         assert self.spec.spend is not None and self.spec.spend.field is not None
         _, answer = self.call("spend", self.spec.spend, key=key)
-        return _dig(answer, self.spec.spend.field)
+        return admin.dig(answer, self.spec.spend.field)
 
     def cleanup(self) -> dict[str, Any]:
         """Revokes every key still live; says what it could not."""
@@ -241,6 +215,20 @@ def _accepted(keys: KeySession, key: str, t0: float, what: str) -> list[ok.Probe
     return probes
 
 
+def _refused(keys: KeySession, key: str, t0: float, refused: set[int], subject: str, since: str,
+             evidence: dict[str, Any]) -> Verdict:
+    """After `since` (at t0), requests with the key until it is refused (a status in `refused`) and once
+    more; judged by ok.refusal: within the bound, lasting, never forwarded. The revoked, expired and
+    spent-budget claims differ only in what came before."""
+    probes = keys.until_refused(key, t0, refused)
+    violations, t_refused = ok.refusal(probes, keys.spec.within_s, refused, since)
+    evidence = {"key": "#" + fingerprint(key), **evidence, "probes": [p.summary() for p in probes],
+                "refused_after_s": _rounded(t_refused), "bound_s": keys.spec.within_s,
+                "refusal_statuses": sorted(refused)}
+    return judge(violations, evidence, f"{subject} was refused (HTTP {probes[-1].status}) {t_refused or 0:.2f}s after "
+                 f"{since} (bound {keys.spec.within_s:g}s), and no refused request reached a provider")
+
+
 @check("keys.created")
 def created(ctx: CheckContext) -> Verdict:
     def body(keys: KeySession) -> Verdict:
@@ -261,14 +249,8 @@ def revoked(ctx: CheckContext) -> Verdict:
         key, t_made = keys.create()
         before = _accepted(keys, key, t_made, "the admin API created it")
         t0 = keys.revoke(key)
-        refused = set(ctx.cfg.promises.auth.statuses)
-        probes = keys.until_refused(key, t0, refused)
-        violations, t_refused = ok.refusal(probes, keys.spec.within_s, refused, "the revocation")
-        evidence = {"key": "#" + fingerprint(key), "accepted_before": before[-1].summary(),
-                    "probes": [p.summary() for p in probes], "refused_after_s": _rounded(t_refused),
-                    "bound_s": keys.spec.within_s, "refusal_statuses": sorted(refused)}
-        return judge(violations, evidence, f"the revoked key was refused {t_refused or 0:.2f}s after the admin API "
-                     f"answered (bound {keys.spec.within_s:g}s), and no refused request reached a provider")
+        return _refused(keys, key, t0, set(ctx.cfg.promises.auth.statuses), "the revoked key", "the revocation",
+                        {"accepted_before": before[-1].summary()})
     return _session(ctx, ("create",), body)
 
 
@@ -284,14 +266,8 @@ def expired(ctx: CheckContext) -> Verdict:
                             "promises.keys.expires_s", {"probes": [p.summary() for p in before]})
         time.sleep(max(0.0, t_made + life - time.monotonic()))
         t0 = t_made + life          # its expiry, counted from the admin API's answer: never early for the gateway
-        refused = set(ctx.cfg.promises.auth.statuses)
-        probes = keys.until_refused(key, t0, refused)
-        violations, t_refused = ok.refusal(probes, keys.spec.within_s, refused, "its expiry")
-        evidence = {"key": "#" + fingerprint(key), "expires_s": life, "accepted_before": before[-1].summary(),
-                    "probes": [p.summary() for p in probes], "refused_after_s": _rounded(t_refused),
-                    "bound_s": keys.spec.within_s, "refusal_statuses": sorted(refused)}
-        return judge(violations, evidence, f"the key made to expire in {life:g}s was refused {t_refused or 0:.2f}s "
-                     f"after its expiry (bound {keys.spec.within_s:g}s), no refused request reached a provider")
+        return _refused(keys, key, t0, set(ctx.cfg.promises.auth.statuses), f"the key made to expire in {life:g}s",
+                        "its expiry", {"expires_s": life, "accepted_before": before[-1].summary()})
     return _session(ctx, ("expiry",), body)
 
 
@@ -314,16 +290,11 @@ def budget(ctx: CheckContext) -> Verdict:
                 raise Deviation(f"the key was refused (HTTP {ex.status}) when it had spent {spent:.10g} of its "
                                 f"{limit:g} budget", {"statuses": answers, "spent": spent, "budget": limit})
             spent, _ = keys.usage_cost(key)
-        t0 = time.monotonic()
-        refused = range(400, 500)   # any client error: LiteLLM says 400 budget_exceeded, others 402, 403, 429
-        probes = keys.until_refused(key, t0, refused)
-        violations, t_refused = ok.refusal(probes, keys.spec.within_s, refused,
-                                           f"its spend ({spent:.10g}) reached the budget ({limit:g})")
-        evidence = {"key": "#" + fingerprint(key), "budget": limit, "spent_when_reached": spent,
-                    "accepted_before": answers, "probes": [p.summary() for p in probes],
-                    "refused_after_s": _rounded(t_refused), "bound_s": keys.spec.within_s}
-        return judge(violations, evidence, f"the key was refused (HTTP {probes[-1].status}) {t_refused or 0:.2f}s "
-                     f"after its spend reached its {limit:g} budget, and the refused request was not forwarded")
+        # Only the promised refusals count (promises.keys.budget_statuses): any 4xx let a 404 or a
+        # validation error pass for the budget's refusal.
+        return _refused(keys, key, time.monotonic(), set(keys.spec.budget_statuses), "the key",
+                        f"its spend ({spent:.10g}) reached the budget ({admin.text(limit)})",
+                        {"budget": limit, "spent_when_reached": spent, "accepted_before": answers})
     return _session(ctx, ("budget",), body)
 
 

@@ -93,7 +93,9 @@ def spend_matches(reported: Any, expected: float, tolerance: float) -> list[str]
         value = None
     if value is None or not math.isfinite(value):
         return [f"the reported spend is {str(reported)[:40]!r}, not a number"]
-    if math.isclose(value, expected, rel_tol=tolerance, abs_tol=1e-12):
+    # Relative to the expected spend, not math.isclose's larger of the two: that let a spend reported
+    # up to tolerance/(1 - tolerance) too high pass (1.109 against 1.0 at 10%).
+    if abs(value - expected) <= tolerance * abs(expected) + 1e-12:
         return []
     off = (value - expected) / expected if expected else math.inf
     return [f"the reported spend is {value:.10g}, usage times price is {expected:.10g} "

@@ -44,6 +44,9 @@ class WorldInfo:
     # glob patterns of the files the gateway the harness started logs to (its output, target.start.logs);
     # a restart's log (gateway.startN.log) matches too. Empty for a gateway the harness did not start.
     gateway_logs: list[str] = field(default_factory=list)
+    # where checks `share` secrets they come to know (keys the gateway made, the admin key): every
+    # redactor of the run follows it, so the files it writes (the gateway's log above all) never hold them
+    secrets_file: Optional[str] = None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -67,6 +70,8 @@ class World:
         self._refusing: list[RefusingPort] = []   # the ports of providers that refuse connections
         self.info: Optional[WorldInfo] = None
         self.info_path = self.workdir / "world.json"
+        self.secrets_file = self.workdir / "secrets"   # see WorldInfo.secrets_file
+        redactor.follow(self.secrets_file)
         self._chaos = None
         self._created_proxies: list[str] = []
         self.gateway: Optional[GatewayProcess] = None   # the gateway's process, when the harness started it
@@ -115,7 +120,7 @@ class World:
                 ] if gateway and self.cfg.target.start else []
         self.info = WorldInfo(str(self.cfg_path), url, self.key, providers, time.time(), gateway is not None,
                               chaos_url, chaos_proxies, gateway.pid if gateway else None,
-                              str(self.coverage_dir) if rc else None, control, logs)
+                              str(self.coverage_dir) if rc else None, control, logs, str(self.secrets_file))
         self.info.save(self.info_path)
         return self.info
 
