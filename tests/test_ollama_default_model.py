@@ -39,6 +39,13 @@ LITELLM_FAILS = {
     "CM-10.5.5": "an answer cut by max_tokens says finish_reason stop, not length",
     # A stream that ends cleanly mid-answer is passed off as complete (as through openai/, CM-5.8.6 there).
     "CM-5.8.6": "a truncated stream ends with finish_reason stop and [DONE]",
+    # The published schemas (CM-27; README, "LiteLLM's findings"). Through ollama/ the plain answers lack
+    # fields the OpenAI spec requires (nullable), beside the chunks' and Responses events' missing fields
+    # that every route shows (exclude_none, proxy/proxy_server.py:9714-9717, 9744-9750).
+    "CM-27.1": "a chat answer has no choices[0].logprobs and no message.refusal",
+    "CM-27.2": "chunks without finish_reason: null",
+    "CM-27.3": "a Responses output_text without logprobs; usage's token details null",
+    "CM-27.4": "the Responses events' response without error, incomplete_details, instructions",
 }
 # The claims the issue saw FAIL for the mock's sake (a 404 at /api/generate): judged and passing now.
 ISSUE_CLAIMS = ["CM-16.1", "CM-10.1.8", "CM-10.1.9", "CM-10.1.10", "CM-10.2.10", "CM-10.2.13", "CM-16.2"]
@@ -59,6 +66,8 @@ def test_a_default_model_behind_ollama_generate_gets_no_fail_from_the_mock(tmp_p
     fails = {i: r["reason"] for i, r in got.items() if r["status"] == "FAIL"}
     assert set(fails) == set(LITELLM_FAILS), fails
     assert "500" in fails["CM-15.1.8"] and "200" in fails["CM-15.1.7"]
+    assert "choices[0].logprobs: required, missing" in fails["CM-27.1"] and "refusal: required" in fails["CM-27.1"]
+    assert "usage.input_tokens_details: should be object, got null" in fails["CM-27.3"]
     assert not [i for i, r in got.items() if r["status"] == "ERROR"], {i: r["reason"] for i, r in got.items()
                                                                        if r["status"] == "ERROR"}
     assert not any("unserved" in (r.get("evidence") or {}) for r in got.values())
