@@ -3,13 +3,18 @@ with no break) and against each mock provider straight, which speak the protocol
 the field and the spec's component in the reason, against the gateway with one schema switch on."""
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from harness import catalog
 from harness.checks import base
 from harness.client.control import ProviderControl
 from harness.client.http import GatewayClient
+from harness.client.sse import SSEEvent
 from harness.config import parse
+from harness.oracles import schemas as sc
 from harness.paths import MATRICES
 from test_growth_both_ways import ALL, run_claim, world  # noqa: F401 - the fixture, too
 
@@ -68,8 +73,33 @@ def test_passes_straight_at_the_mock_provider(claim_id, world):  # noqa: F811 - 
 
 
 def test_a_protocol_not_offered_is_unsupported_and_nothing_is_sent(world):  # noqa: F811 - pytest's fixture
-    cfg, client, providers = _straight("http://127.0.0.1:9", {"name": "oa", "kind": "openai"}, ["openai_chat"])
+    """The 'gateway' is the OpenAI mock, which would answer (and journal) a Responses request: the
+    claims on a protocol the config does not offer must send it nothing at all."""
+    cfg, client, providers = _straight(world["oa"], {"name": "oa", "kind": "openai"}, ["openai_chat"])
+    last = providers["oa"].journal(last=1)
+    since = last[0]["seq"] if last else 0
     for claim_id in ("CM-27.3", "CM-27.4", "CM-27.8"):
         claim = ALL[claim_id]
         v = base.run(base.CheckContext(cfg, client, providers, "sk-mock", claim_id), claim.check, dict(claim.params))
         assert v.status == "UNSUPPORTED" and "does not offer the OpenAI Responses API" in v.reason, v.reason
+    assert providers["oa"].journal(since_seq=since) == []
+
+
+def test_a_done_sentinel_in_a_responses_stream_is_named_as_such():
+    """Chat completions' `data: [DONE]` carried into a Responses stream (LiteLLM does): the reason
+    says what it is, not that some data is not JSON."""
+    assert sc.response_events([SSEEvent("[DONE]")]) == [
+        "event 1: a [DONE] sentinel, which the Responses stream does not have"]
+    assert not any("not JSON" in v for v in sc.response_events([SSEEvent("{}"), SSEEvent("[DONE]")]))
+    assert sc.response_events([SSEEvent("[DONE")]) == ["event 1: data is not JSON: '[DONE'"]   # other garbage as before
+
+
+def test_no_check_or_oracle_imports_a_private_name():
+    """A helper two modules share is public (stream_evidence was openai_stream._evidence): a private
+    name is free to change without looking for users elsewhere."""
+    root = Path(base.__file__).resolve().parent.parent
+    private = [f"{p.relative_to(root)}: from {node.module} import {a.name}"
+               for p in sorted([*(root / "checks").glob("*.py"), *(root / "oracles").glob("*.py")])
+               for node in ast.walk(ast.parse(p.read_text())) if isinstance(node, ast.ImportFrom)
+               for a in node.names if a.name.startswith("_") and node.module != "__future__"]
+    assert private == []

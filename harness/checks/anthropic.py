@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
-from harness.checks.openai_stream import _evidence
+from harness.checks.openai_stream import stream_evidence
 from harness.oracles import anthropic as ao
 from harness.oracles import openai_stream as os_
 
@@ -30,7 +30,7 @@ def stream(ctx: CheckContext, oracle: Literal["content_type", "event_lines", "ev
                "event_lines": lambda: ao.event_lines_match(ex.events),
                "event_order": lambda: ao.event_order(ex.events),
                "message_delta_usage": lambda: ao.message_delta_usage(ex.events)}
-    return judge(oracles[oracle](), _evidence(ex), f"{oracle} conforms")
+    return judge(oracles[oracle](), stream_evidence(ex), f"{oracle} conforms")
 
 
 @check("anthropic.text_equals_plain")
@@ -41,7 +41,7 @@ def text_equals_plain(ctx: CheckContext) -> Verdict:
     require_2xx(streamed)
     a, b = ao.text(plain.json()), ao.stream_text(streamed.events)
     return judge([] if a == b else [f"streamed text {b!r} differs from plain text {a!r}"],
-                 {"plain": plain.evidence(), "streamed": _evidence(streamed)}, "streamed text equals plain text")
+                 {"plain": plain.evidence(), "streamed": stream_evidence(streamed)}, "streamed text equals plain text")
 
 
 @check("anthropic.matches_provider")

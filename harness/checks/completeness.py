@@ -11,7 +11,7 @@ from typing import Any, Literal, Optional
 
 from harness.checks.base import CheckContext, NotJudged, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.openai_chat import WEATHER_TOOL
-from harness.checks.openai_stream import _evidence
+from harness.checks.openai_stream import stream_evidence
 from harness.client.http import Exchange
 from harness.oracles import anthropic as ao
 from harness.oracles.common import get
@@ -68,7 +68,7 @@ def openai_stream(ctx: CheckContext, what: Literal["text", "long_text", "tool_ar
     require_2xx(ex)
     s = os_.parse(ex.events)
     entry = provider_answer(ctx, tag, [model])
-    evidence = {**_evidence(ex), "provider": {"answer_text": entry["answer_text"], "finish": entry["finish"]}}
+    evidence = {**stream_evidence(ex), "provider": {"answer_text": entry["answer_text"], "finish": entry["finish"]}}
     if what == "finish_reason":
         got = os_.finish_reason_value(s)
         return judge([] if got == entry["finish"] else [f"finish_reason is {got!r}; the provider stopped with {entry['finish']!r}"],
@@ -106,7 +106,7 @@ def _other_protocol(ctx: CheckContext, protocol: str) -> Verdict:
     why = shortfall((ao.stream_text if anthropic else ro.stream_text)(ex.events), entry["answer_text"])
     if why is None and not anthropic and not any('"response.completed"' in e.data for e in ex.events):
         why = "the stream never sent response.completed"
-    return judge([why] if why else [], {**_evidence(ex), "provider_text": entry["answer_text"]},
+    return judge([why] if why else [], {**stream_evidence(ex), "provider_text": entry["answer_text"]},
                  f"the streamed {what} text is all the provider wrote")
 
 

@@ -12,7 +12,9 @@ from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
 
 
-def _evidence(ex: Exchange) -> dict[str, Any]:
+def stream_evidence(ex: Exchange) -> dict[str, Any]:
+    """A streamed exchange as evidence: its first 40 events raw, and what was left unterminated.
+    Public: every check that judges a stream (Anthropic's, the Responses API's, the schemas) shows it so."""
     ev = ex.evidence(limit=0)
     ev["events"] = [e.raw.decode("utf-8", "replace") for e in ex.events[:40]]
     if len(ex.events) > 40:
@@ -40,7 +42,7 @@ ORACLES = {
 def content_type(ctx: CheckContext) -> Verdict:
     ex, _ = _stream(ctx)
     require_2xx(ex)
-    return judge(os_.content_type(ex.content_type), _evidence(ex), "text/event-stream")
+    return judge(os_.content_type(ex.content_type), stream_evidence(ex), "text/event-stream")
 
 
 # The oracles that read the markers of a complete stream: a stream that carries them must also
@@ -64,7 +66,7 @@ def shape(ctx: CheckContext, oracle: str, include_usage: bool = False) -> Verdic
     if oracle in COMPLETENESS and not violations:
         from harness.checks.completeness import complete_stream_carries_all
         violations = complete_stream_carries_all(ctx, ex, s, model, tag)
-    return judge(violations, _evidence(ex), f"{oracle} conforms")
+    return judge(violations, stream_evidence(ex), f"{oracle} conforms")
 
 
 @check("openai_stream.options_without_stream_refused")
@@ -84,7 +86,7 @@ def text_equals_plain(ctx: CheckContext) -> Verdict:
     require_2xx(streamed)
     a, b = oc.text(plain.json()), os_.text(os_.parse(streamed.events))
     return judge([] if a == b else [f"streamed text {b!r} differs from plain text {a!r}"],
-                 {"plain": plain.evidence(), "streamed": _evidence(streamed)}, "streamed text equals plain text")
+                 {"plain": plain.evidence(), "streamed": stream_evidence(streamed)}, "streamed text equals plain text")
 
 
 @check("openai_stream.tool_deltas")
@@ -96,7 +98,7 @@ def tool_deltas(ctx: CheckContext, parallel: bool = False) -> Verdict:
     violations = os_.tool_call_deltas(s) + (os_.parallel_indexes(s, 2) if parallel else [])
     if os_.finish_reason_value(s) != "tool_calls":
         violations.append(f"finish_reason should be 'tool_calls', got {os_.finish_reason_value(s)!r}")
-    return judge(violations, _evidence(ex), "tool-call deltas conform")
+    return judge(violations, stream_evidence(ex), "tool-call deltas conform")
 
 
 @check("openai_stream.usage_matches_provider")
@@ -111,4 +113,4 @@ def usage_matches_provider(ctx: CheckContext) -> Verdict:
     if isinstance(got, dict):
         got = {k: got.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     violations = [] if got == want else [f"streamed usage {got!r} differs from the provider's {want!r}"]
-    return judge(violations, {**_evidence(ex), "provider_usage": want}, "streamed usage equals the provider's")
+    return judge(violations, {**stream_evidence(ex), "provider_usage": want}, "streamed usage equals the provider's")

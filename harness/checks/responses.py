@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from harness.checks.base import CheckContext, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.failover import not_2xx
-from harness.checks.openai_stream import _evidence
+from harness.checks.openai_stream import stream_evidence
 from harness.oracles import responses as ro
 
 
@@ -29,4 +29,4 @@ def stream(ctx: CheckContext) -> Verdict:
     violations = ro.stream_events(ex.events)
     if not_2xx(plain) is None and ro.stream_text(ex.events) != ro.text(plain.json()):
         violations.append(f"streamed text {ro.stream_text(ex.events)!r} differs from plain {ro.text(plain.json())!r}")
-    return judge(violations, _evidence(ex), "Responses stream events conform")
+    return judge(violations, stream_evidence(ex), "Responses stream events conform")

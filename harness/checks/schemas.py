@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from harness.checks.base import CheckContext, NotJudged, Unsupported, Verdict, check, judge, require_2xx, require_answer
-from harness.checks.openai_stream import _evidence as stream_evidence
+from harness.checks.openai_stream import stream_evidence
 from harness.client.http import Exchange
 from harness.oracles import schemas as sc
 

@@ -9,7 +9,7 @@ from typing import Any
 from harness.checks.base import PARTIAL, CheckContext, Deviation, Unsupported, Verdict, check, judge, require_2xx
 from harness.checks.completeness import provider_answer, shortfall
 from harness.checks.failover import stream_problems, trail
-from harness.checks.openai_stream import _evidence
+from harness.checks.openai_stream import stream_evidence
 from harness.oracles import openai_stream as os_
 
 SLACK_S = 1.5          # scheduling noise on a shared 2-core machine
@@ -42,7 +42,7 @@ def slow_first_token(ctx: CheckContext, beyond_timeout: bool = False) -> Verdict
     ex = ctx.chat(model, tag, stream=True, deadline_s=(delay_s + bound + 10))
     entries = ctx.attempts(tag, [model] + chain)
     s = os_.parse(ex.events)
-    evidence = {**_evidence(ex), "attempts": trail(entries), "first_token_delay_s": delay_s}
+    evidence = {**stream_evidence(ex), "attempts": trail(entries), "first_token_delay_s": delay_s}
     if not beyond_timeout:
         problems = stream_problems(ex, entries)
         if len(entries) != 1:
@@ -74,7 +74,7 @@ def ttft_overhead(ctx: CheckContext) -> Verdict:
     require_2xx(ex)
     entry = provider_answer(ctx, tag, [model])
     first = next((e for e in ex.events if os_.text(os_.parse([e]))), None)
-    evidence = {**_evidence(ex), "provider_first_token_at": entry.get("t_first_token")}
+    evidence = {**stream_evidence(ex), "provider_first_token_at": entry.get("t_first_token")}
     if first is None or entry.get("t_first_token") is None:
         raise Deviation("no content arrived to time", evidence)
     overhead_ms = (wall0 + first.t - entry["t_first_token"]) * 1000
@@ -99,7 +99,7 @@ def steady_but_slow(ctx: CheckContext) -> Verdict:
     problems = stream_problems(ex, entries)
     if len(entries) != 1:
         problems.append(f"a steady stream was abandoned: attempts {trail(entries)}")
-    return judge(problems, {**_evidence(ex), "attempts": trail(entries)},
+    return judge(problems, {**stream_evidence(ex), "attempts": trail(entries)},
                  f"a {ex.elapsed_s:.1f}s stream with tokens {st * 0.4:.1f}s apart came whole")
 
 
@@ -111,7 +111,7 @@ def provider_without_done(ctx: CheckContext) -> Verdict:
     ctx.provider_of(model).script(tag=tag, omit_done=True)
     ex = ctx.chat(model, tag, stream=True)
     entries = ctx.attempts(tag, [model])
-    return judge(stream_problems(ex, entries), {**_evidence(ex), "attempts": trail(entries)},
+    return judge(stream_problems(ex, entries), {**stream_evidence(ex), "attempts": trail(entries)},
                  "the stream came whole and ended with [DONE]")
 
 
@@ -124,7 +124,7 @@ def clean_end_mid_answer(ctx: CheckContext) -> Verdict:
     ex = ctx.chat(model, tag, stream=True)
     entries = ctx.attempts(tag, [model, *ctx.cfg.promises.fallbacks.get(model, [])])
     s = os_.parse(ex.events)
-    evidence = {**_evidence(ex), "attempts": trail(entries)}
+    evidence = {**stream_evidence(ex), "attempts": trail(entries)}
     whole = [e for e in entries if e.get("completed") and not e.get("ended_early")]   # a retry or a fallback that answered
     if whole and not stream_problems(ex, whole):
         return Verdict("PASS", "the truncated stream was rescued (retried or failed over) and came whole", evidence)
@@ -146,7 +146,7 @@ def malformed_inserted(ctx: CheckContext, advisory: bool = False) -> Verdict:
     ex = ctx.chat(model, tag, stream=True, deadline_s=30)
     entries = ctx.attempts(tag, [model, *ctx.cfg.promises.fallbacks.get(model, [])])
     s = os_.parse(ex.events)
-    evidence: dict[str, Any] = {**_evidence(ex), "attempts": trail(entries)}
+    evidence: dict[str, Any] = {**stream_evidence(ex), "attempts": trail(entries)}
     if ex.error and "deadline" in ex.error:
         raise Deviation(f"the stream never ended: {ex.error}", evidence)
     if s.bad:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -82,14 +82,20 @@ def chat_chunks(events: list[SSEEvent]) -> Violations:
 
 
 def response_events(events: list[SSEEvent]) -> Violations:
-    return _events(events, "openai_responses", "ResponseStreamEvent", done_marker=False)
+    """Every event of a Responses stream, which ends with response.completed: a `data: [DONE]` is
+    chat completions' sentinel carried over, said as such rather than as data that is not JSON."""
+    return _events(events, "openai_responses", "ResponseStreamEvent", done_marker=False,
+                   no_done="the Responses stream")
 
 
 def message_events(events: list[SSEEvent]) -> Violations:
     return _events(events, "anthropic_messages", "MessageStreamEvent", done_marker=False)
 
 
-def _events(events: list[SSEEvent], protocol: str, definition: str, done_marker: bool) -> Violations:
+def _events(events: list[SSEEvent], protocol: str, definition: str, done_marker: bool,
+            no_done: Optional[str] = None) -> Violations:
+    """`done_marker`: `data: [DONE]` ends the stream and is no event; `no_done`: the stream's name,
+    when a [DONE] in it is to be named as the sentinel it does not have."""
     found: dict[str, list[int]] = {}   # violation -> the (1-based) events that have it, in order
     judged = 0
     for n, ev in enumerate(events, 1):
@@ -97,6 +103,9 @@ def _events(events: list[SSEEvent], protocol: str, definition: str, done_marker:
         if done_marker and data.strip() == "[DONE]":
             continue
         judged += 1
+        if no_done and data.strip() == "[DONE]":
+            found.setdefault(f"a [DONE] sentinel, which {no_done} does not have", []).append(n)
+            continue
         for v in _event(protocol, definition, data):
             found.setdefault(v, []).append(n)
     out = [f"{_which(ns, len(events))}: {v}" for v, ns in found.items()]
