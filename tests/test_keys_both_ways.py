@@ -120,6 +120,7 @@ def test_claim_passes_when_the_promise_is_kept(claim_id, world):
     v, gateway = run_claim(claim_id, world, set())
     assert v.status == "PASS", (v.status, v.reason, v.evidence)
     assert gateway.deleted and v.evidence["cleanup"]["failed"] == []
+    assert v.evidence["cleanup"]["revocations_took_effect"] is True   # settled before the next claim's change
     assert_clean(v, gateway)
 
 
@@ -131,6 +132,14 @@ def test_claim_fails_when_the_promise_is_broken(claim_id, switch, expected, phra
     assert phrase in v.reason, v.reason
     assert gateway.deleted, "the created key was not revoked at the end"
     assert_clean(v, gateway)
+
+
+def test_the_cleanup_says_when_its_revocations_never_took_effect(world):
+    # The end of a claim waits for its revocations to take effect, so the next claim's change never
+    # lands in the middle of this one's (CLIProxyAPI loses a change saved during a reload); when one
+    # never does, the evidence says so.
+    v, _ = run_claim("CM-28.1", world, {"revoke_ignored"})
+    assert v.status == "PASS" and v.evidence["cleanup"]["revocations_took_effect"] is False, v.evidence
 
 
 def test_a_late_revocation_is_measured_past_the_bound(world):

@@ -112,14 +112,26 @@ class KeySession:
         return admin.dig(answer, self.spec.spend.field)
 
     def cleanup(self) -> dict[str, Any]:
-        """Revokes every key still live; says what it could not."""
-        failed = []
+        """Revokes every key still live and waits for the revocation to settle; says what it could not.
+
+        Settling keeps one claim's last change out of the next claim's first: CLIProxyAPI v7.2.140
+        applies a saved change by reloading its config, and a change saved while a reload runs is
+        marked loaded without being loaded (internal/watcher/config_reload.go:51-85 hashes the file
+        again after the reload), so a key created just after another claim's revocation was never
+        accepted (a CI run: 401 for 3 s). The wait: until the key is refused, then `within_s` more."""
+        failed, settled = [], True
         for key in list(self.live):
             try:
-                self.revoke(key)
+                t0 = self.revoke(key)
             except Outcome as exc:
                 failed.append({"key": "#" + fingerprint(key), "why": exc.reason})
-        return {"revoked_at_end": "all created keys" if not failed else "some could not be", "failed": failed}
+                continue
+            refusals = self.probe_until(key, t0, lambda p: p.status in (401, 403), _measure_until(self.spec.within_s))
+            settled = settled and refusals[-1].status in (401, 403)
+        if self.tags:   # something was changed: let the last change finish before another claim's
+            time.sleep(self.spec.within_s)
+        return {"revoked_at_end": "all created keys" if not failed else "some could not be", "failed": failed,
+                "revocations_took_effect": settled}
 
     # -- requests with a key ------------------------------------------------------------------
     def send(self, key: str) -> tuple[Exchange, str]:
