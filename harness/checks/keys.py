@@ -68,7 +68,7 @@ class KeySession:
     def _secret(self, secret: str) -> None:
         """A key this check knows: masked in its verdict, and (through the world's secrets file) in
         every file the run writes, the gateway's log above all, which holds whatever the gateway
-        logged (CLIProxyAPI's revoke puts the key in the URL's query). Before it is first used."""
+        logged (a revoke call may put the key in the URL's query). Before it is first used."""
         self.redactor.add(secret)
         if self.ctx.secrets_file:
             share(self.ctx.secrets_file, secret)
@@ -114,11 +114,11 @@ class KeySession:
     def cleanup(self) -> dict[str, Any]:
         """Revokes every key still live and waits for the revocation to settle; says what it could not.
 
-        Settling keeps one claim's last change out of the next claim's first: CLIProxyAPI v7.2.140
-        applies a saved change by reloading its config, and a change saved while a reload runs is
-        marked loaded without being loaded (internal/watcher/config_reload.go:51-85 hashes the file
-        again after the reload), so a key created just after another claim's revocation was never
-        accepted (a CI run: 401 for 3 s). The wait: until the key is refused, then `within_s` more."""
+        Settling keeps one claim's last change out of the next claim's first: a gateway that applies a
+        saved change by reloading its config may lose a change saved while a reload runs (one of the
+        built-in targets does: README, the CM-28 row of the side-by-side table), and then a key created
+        just after another claim's revocation is never accepted, which is not what that claim is
+        about. The wait: until the key is refused, then `within_s` more."""
         failed, settled = [], True
         for key in list(self.live):
             try:
