@@ -98,18 +98,10 @@ def main() -> int:
                     help="seconds of the streams part whose requests leave no figure (1,000 connections opening at "
                          "once is a storm of its own, not the steady state)")
     ap.add_argument("--skip-plain", action="store_true", help="only the streams part")
-    ap.add_argument("--pin", action="store_true",
-                    help="the mock provider on the first core, the generator's processes on the others (no "
-                         "scheduler migrations between them; the machine's other work still shares the cores)")
     args = ap.parse_args()
     print(f"machine: {conditions()}; {sys.version.split()[0]}")
     child, ports = start_mocks([ProviderCfg(name="oa", kind="openai")], Path(tempfile.mkdtemp(prefix="bench-")))
     base = f"http://127.0.0.1:{ports['oa']}"
-    cores = sorted(os.sched_getaffinity(0))
-    if args.pin and len(cores) > 1:
-        os.sched_setaffinity(child.proc.pid, cores[:1])
-        os.sched_setaffinity(0, cores[1:])   # the locust processes started from here inherit it
-        print(f"pinned: mock provider on core {cores[0]}, generator on {cores[1:]}")
     try:
         if not args.skip_plain:
             plain = Profile(name="bench-plain", user="ChatUser", users=50, spawn_rate=50, duration_s=args.seconds)
