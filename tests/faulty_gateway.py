@@ -1230,3 +1230,16 @@ class Running:
         asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+
+    def judge(self, cfg: Any, claim: Any, providers: dict[str, Any], key: str, *, params: Optional[dict] = None,
+              gateway_logs: Optional[list[str]] = None, timeout_s: float = 30) -> Any:
+        """One claim's check against this gateway, as the claims lane runs it: a client with the key,
+        the claim's params (overridden by `params`), the providers' controls. The both-ways tests'
+        one way in."""
+        from harness.checks import base
+        from harness.client.http import GatewayClient
+        client = GatewayClient(self.url, "Authorization", f"Bearer {key}", read_s=min(20, timeout_s),
+                               request_s=timeout_s, stream_s=timeout_s)
+        ctx = base.CheckContext(cfg, client, providers, key, claim.id)
+        ctx.gateway_logs = gateway_logs or []
+        return base.run(ctx, claim.check, {**claim.params, **(params or {})})

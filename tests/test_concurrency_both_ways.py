@@ -100,11 +100,8 @@ def run_claim(claim_id: str, urls: dict[str, str], breaks: set[str], *, deployed
     gw = Running(spec)
     try:
         cfg = harness_config(gw.url, claim_id, **cfg_args)
-        client = GatewayClient(gw.url, "Authorization", f"Bearer {KEY}", read_s=20, request_s=30, stream_s=30)
         providers = {p.name: ProviderControl(p.name, urls[p.name]) for p in cfg.providers}
-        ctx = base.CheckContext(cfg, client, providers, KEY, claim_id)
-        claim = CLAIMS[claim_id]
-        return base.run(ctx, claim.check, dict(claim.params))
+        return gw.judge(cfg, CLAIMS[claim_id], providers, KEY)
     finally:
         gw.stop()
 

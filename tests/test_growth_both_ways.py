@@ -15,7 +15,6 @@ from faulty_gateway import Running, Spec
 from harness import catalog
 from harness.checks import base
 from harness.client.control import ProviderControl
-from harness.client.http import GatewayClient
 from harness.config import ProviderCfg, parse
 from harness.paths import MATRICES
 from harness.world.mocks import start_mocks
@@ -174,11 +173,8 @@ def run_claim(claim_id: str, urls: dict[str, str], breaks: frozenset[str]) -> ba
     gw = Running(spec)
     try:
         cfg = harness_config(gw.url)
-        client = GatewayClient(gw.url, "Authorization", f"Bearer {KEY}", read_s=20, request_s=30, stream_s=30)
         providers = {p.name: ProviderControl(p.name, urls[p.name], refuses=p.refuses_connections) for p in cfg.providers}
-        ctx = base.CheckContext(cfg, client, providers, KEY, claim_id)
-        claim = ALL[claim_id]
-        return base.run(ctx, claim.check, dict(claim.params))
+        return gw.judge(cfg, ALL[claim_id], providers, KEY)
     finally:
         gw.stop()
 

@@ -98,10 +98,7 @@ def run_claim(claim_id: str, urls: dict[str, str], breaks: set[str], keys: dict 
     gw = Running(spec)
     try:
         cfg = harness_config(gw.url, keys)
-        client = GatewayClient(gw.url, "Authorization", f"Bearer {KEY}", read_s=10, request_s=10, stream_s=10)
-        providers = {"oa": ProviderControl("oa", urls["oa"])}
-        ctx = base.CheckContext(cfg, client, providers, KEY, claim_id)
-        verdict = base.run(ctx, CLAIMS[claim_id].check, dict(CLAIMS[claim_id].params))
+        verdict = gw.judge(cfg, CLAIMS[claim_id], {"oa": ProviderControl("oa", urls["oa"])}, KEY, timeout_s=10)
         return verdict, gw.gateway
     finally:
         gw.stop()

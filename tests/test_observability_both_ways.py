@@ -14,7 +14,6 @@ from faulty_gateway import Running, Spec
 from harness import catalog
 from harness.checks import base, observability
 from harness.client.control import ProviderControl
-from harness.client.http import GatewayClient
 from harness.config import ConfigError, ProviderCfg, parse
 from harness.oracles import metrics as mo
 from harness.paths import MATRICES
@@ -83,11 +82,8 @@ def run_claim(claim_id: str, oa: str, tmp_path, breaks: frozenset[str] = frozens
     gw = Running(spec)
     try:
         cfg = harness_config(gw.url, promises)
-        client = GatewayClient(gw.url, "Authorization", f"Bearer {KEY}", read_s=20, request_s=30, stream_s=30)
-        ctx = base.CheckContext(cfg, client, {"oa": ProviderControl("oa", oa)}, KEY, claim_id)
-        ctx.gateway_logs = [str(tmp_path / "gateway*.log")] if logs else []
-        claim = CLAIMS[claim_id]
-        return base.run(ctx, claim.check, {**claim.params, **(params or {})})
+        return gw.judge(cfg, CLAIMS[claim_id], {"oa": ProviderControl("oa", oa)}, KEY, params=params,
+                        gateway_logs=[str(tmp_path / "gateway*.log")] if logs else [])
     finally:
         gw.stop()
 

@@ -11,7 +11,6 @@ from faulty_gateway import Running, Spec
 from harness import catalog
 from harness.checks import base
 from harness.client.control import ProviderControl
-from harness.client.http import GatewayClient
 from harness.config import parse
 from harness.world.mocks import start_mocks
 from harness.world.processes import RefusingPort
@@ -118,11 +117,8 @@ def run_claim(claim_id: str, urls: dict[str, str], breaks: set[str], monkeypatch
     gw = Running(spec)
     try:
         cfg = harness_config(gw.url, urls)
-        client = GatewayClient(gw.url, "Authorization", f"Bearer {KEY}", read_s=20, request_s=30, stream_s=30)
         providers = {p.name: ProviderControl(p.name, urls[p.name], refuses=p.refuses_connections) for p in cfg.providers}
-        ctx = base.CheckContext(cfg, client, providers, KEY, claim_id)
-        claim = CLAIMS[claim_id]
-        return base.run(ctx, claim.check, dict(claim.params))
+        return gw.judge(cfg, CLAIMS[claim_id], providers, KEY)
     finally:
         gw.stop()
 
