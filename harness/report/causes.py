@@ -18,7 +18,7 @@ from typing import Any, Iterable, Optional
 from harness.results.record import Record
 
 _TS = re.compile(r"^\S*\d{4}-\d\d-\d\d[T ][\d:.,]+\S*\s*|^\d\d:\d\d:\d\d[\d.,]*\s*")
-_VOLATILE = re.compile(r"'[^']*'|\"[^\"]*\"|\b[0-9a-f]{8,}\b|\b\d+(\.\d+)?\b|\[h:[^\]]*\]|sk-\S+")
+_VOLATILE = re.compile(r"'[^']*'|\"[^\"]*\"|\b[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\b|\b[0-9a-f]{8,}\b|\b\d+(\.\d+)?\b|\[h:[^\]]*\]|sk-\S+")
 _ERRORISH = re.compile(r"(?i)\b(error|exception|traceback|failed|critical)\b")
 _GENERIC = {"internal server error", "bad request", "error", "not found", "service unavailable"}
 MAX_LINES = 6
@@ -125,17 +125,24 @@ def signature_of_line(line: str) -> str:
 def group(findings: list[Record], log: GatewayLog) -> list[dict[str, Any]]:
     """Union of findings that share a signature; each group with its claims and its log lines.
 
-    A log signature found by error text is an explanation; one found only by time counts when it is
-    the only one in the check's window, or when another finding's error text confirmed it (else a
-    busy second of the log would merge unrelated findings)."""
+    A log signature found by error text is an explanation. One found only by time (a bare 500) is
+    weaker: checks running beside it write into the same second. It counts when a finding of the
+    same section confirmed it by error text (a bare 500 in Auth is explained by the auth line another
+    Auth finding's text named, not by a fallback error a routing check wrote that second); failing
+    that, when it is the only one in the window. Else a busy second of the log would merge
+    unrelated findings."""
     found = [log.explaining(r) for r in findings]
-    confirmed = {signature_of_line(line) for lines, specific in found if specific for _, line in lines}
+    confirmed: dict[str, set[str]] = {}     # section -> signatures its findings' error texts named
+    for r, (lines, specific) in zip(findings, found):
+        if specific:
+            confirmed.setdefault(r.section, set()).update(signature_of_line(line) for _, line in lines)
     keys_of: list[set[str]] = []
     lines_of: list[list[tuple[int, str]]] = []
     for r, (lines, specific) in zip(findings, found):
         sigs = {signature_of_line(line) for _, line in lines}
-        if not specific and len(sigs) > 1:
-            sigs &= confirmed
+        if not specific:
+            own = sigs & confirmed.get(r.section, set())
+            sigs = own if own else (sigs if len(sigs) == 1 else set())
         family = (r.check or r.lane).split(".")[0]   # openai_stream.shape and .content_type alike
         keys_of.append({f"log:{s}" for s in sigs} | {f"reason:{family}:{r.status}:{normalise(r.reason)}"})
         lines_of.append([(n, line) for n, line in lines if signature_of_line(line) in sigs])
