@@ -104,7 +104,8 @@ def test_a_union_is_judged_through_the_member_its_type_names():
 
 
 def test_what_is_not_an_event_of_the_protocol():
-    assert sc.message_events([SSEEvent("[DONE]")]) == ["event 1: data is not JSON: '[DONE]'"]   # OpenAI's end marker
+    assert sc.message_events([SSEEvent("[DONE]")]) == [
+        "event 1: a [DONE] sentinel, which an Anthropic Messages stream does not have"]   # OpenAI's end marker
     assert sc.chat_chunks([SSEEvent("[DONE]")]) == ["the stream carried no event to judge"]
 
 

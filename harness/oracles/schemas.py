@@ -89,7 +89,10 @@ def response_events(events: list[SSEEvent]) -> Violations:
 
 
 def message_events(events: list[SSEEvent]) -> Violations:
-    return _events(events, "anthropic_messages", "MessageStreamEvent", done_marker=False)
+    """Every event of a Messages stream, which ends with message_stop: a `data: [DONE]` is named as
+    the sentinel it does not have (a gateway translating from chat completions may carry it over)."""
+    return _events(events, "anthropic_messages", "MessageStreamEvent", done_marker=False,
+                   no_done="an Anthropic Messages stream")
 
 
 def _events(events: list[SSEEvent], protocol: str, definition: str, done_marker: bool,
