@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Generic, Optional, TypeVar
 
 from harness.client.control import ProviderControl
 from harness.client.http import Exchange, GatewayClient
@@ -71,6 +71,44 @@ def judge(violations: list[str], evidence: dict[str, Any], ok: str) -> Verdict:
         raise Deviation("; ".join(violations[:3]) + (f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""),
                         {**evidence, "violations": violations})
     return Verdict(PASS, ok, evidence)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Polled(Generic[T]):
+    """What poll_until saw: each result in order (at least one), whether `done` held for the last,
+    and the seconds from the start of the wait to the last result."""
+    results: list[T]
+    met: bool
+    waited_s: float
+
+    @property
+    def last(self) -> T:
+        return self.results[-1]
+
+
+def poll_until(step: Callable[[], T], done: Callable[[T], bool], within_s: float, every_s: float,
+               since: Optional[float] = None, max_polls: Optional[int] = None) -> Polled[T]:
+    """Calls `step` until `done` holds for its result, with `every_s` between calls; the first call
+    is made at once, and no later call starts after `within_s` from `since` (a time.monotonic();
+    default now) nor after `max_polls` calls. A check that waits for something to change (a key
+    revoked, a counter moved, a log line written, a request arrived, a gateway back) waits here, so
+    every such wait is bounded in time and in count and says how long it took. The default count
+    allows one call per `every_s` of the window, and two more."""
+    t0 = time.monotonic() if since is None else since
+    limit = max_polls if max_polls is not None else 2 + int(max(within_s, 0.0) / max(every_s, 0.01))
+    results: list[T] = []
+    while True:
+        results.append(step())
+        met = bool(done(results[-1]))
+        if met or len(results) >= limit or time.monotonic() + every_s - t0 > within_s:
+            break
+        time.sleep(every_s)
+        if time.monotonic() - t0 > within_s:   # slept past the window: a busy machine
+            break
+    return Polled(results, met, round(time.monotonic() - t0, 3))
 
 
 def provider_usage(entry: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge
+from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge, poll_until
 from harness.checks.failover import fail_primary, trail
 from harness.config import Breaker
 
@@ -173,11 +173,8 @@ def flapping_recovery(ctx: CheckContext, slot: int) -> Verdict:
     b = rig.b
     if not rig.fail(b.opens_after):         # down: enough failures to open
         raise rig.early(b.opens_after)
-    t_open = time.monotonic()
-    deadline = t_open + b.cooldown_s * 2 + 3
-    while time.monotonic() < deadline:      # keep asking all through the cooldown and after it
-        rig.send()
-        time.sleep(0.2)
+    # keep asking all through the cooldown and after it
+    poll_until(rig.send, lambda _: False, b.cooldown_s * 2 + 3, 0.2)
     entries = rig.primary()
     fails = [e for e in entries if e["status"] != 200]
     ok_after = [e for e in entries if e["status"] == 200 and fails and e["t_received"] > fails[-1]["t_received"]]

@@ -25,9 +25,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Optional
 
-from harness.checks.base import PASS, CheckContext, Deviation, NotJudged, Outcome, Unsupported, Verdict, check
+from harness.checks.base import (PASS, CheckContext, Deviation, NotJudged, Outcome, Unsupported, Verdict, check,
+                                 poll_until)
 from harness.checks.failover import trail
 from harness.checks.params import params_rule
+from harness.client.control import ProviderControl
 from harness.expr import ExprError, evaluate
 from harness.oracles import openai_chat as oc
 from harness.oracles import openai_stream as os_
@@ -385,6 +387,8 @@ def _judge(ctx: CheckContext, model: str, tag: str, ex, stream: bool, expect: st
     return False, f"neither an answer nor a clean error: HTTP {ex.status}, body {ex.body[:200]!r}"
 
 
+RECOVERY_POLL_S = 0.5  # between two requests while waiting for the gateway to serve normally again
+UPSTREAM_END_S = 10.0  # how long the provider's request may take to end after the caller left
 BASELINE_FACTOR = 3   # how much longer than the promised recovery a scenario waits for a healthy start
 
 
@@ -393,10 +397,10 @@ def _serving_normally(ctx: CheckContext, model: str, stream: bool, within_s: Opt
     in the scenario's own mode from its provider itself (not a fallback): how long that took, or
     the last reason not."""
     within_s = within_s or ctx.cfg.chaos.recovery_s
-    deadline = time.monotonic() + within_s
-    t0, last = time.monotonic(), ""
     primary = ctx.provider_of(model)
-    while time.monotonic() < deadline:
+
+    def attempt() -> Optional[str]:
+        """None when the provider itself served the request normally; else why not."""
         tag = ctx.tag()
         ex = ctx.chat(model, tag, prompt="Are you back?", stream=stream)
         if stream:
@@ -405,11 +409,18 @@ def _serving_normally(ctx: CheckContext, model: str, stream: bool, within_s: Opt
         else:
             ok = ex.status == 200 and not ex.error and not oc.full_shape(ex.json())
         if ok and [e["status"] for e in primary.journal(tag=tag)] == [200]:
-            return {"after_s": round(time.monotonic() - t0, 3), "error": None}
-        last = ex.error or (f"HTTP {ex.status}" if ex.status != 200 else "answered by another provider")
-        time.sleep(0.5)
-    return {"after_s": round(time.monotonic() - t0, 3),
-            "error": f"not serving normally for {within_s:.0f}s ({last})"}
+            return None
+        return ex.error or (f"HTTP {ex.status}" if ex.status != 200 else "answered by another provider")
+    polled = poll_until(attempt, lambda why: why is None, within_s, RECOVERY_POLL_S)
+    return {"after_s": polled.waited_s,
+            "error": None if polled.met else f"not serving normally for {within_s:.0f}s ({polled.last})"}
+
+
+def _upstream_ended(prov: ProviderControl, tag: str) -> list[dict[str, Any]]:
+    """The provider's journal for `tag` once its first request has ended there (or UPSTREAM_END_S
+    passed): a gateway cancels the upstream request a moment after its caller left."""
+    return poll_until(lambda: prov.journal(tag=tag), lambda es: bool(es and es[0]["t_done"]),
+                      UPSTREAM_END_S, 0.2).last
 
 
 @check("chaos.client_disconnect")
@@ -423,11 +434,7 @@ def client_disconnect(ctx: CheckContext) -> Verdict:
     prov = ctx.provider_of(model)
     prov.script(tag=tag, tokens=60, token_delay_ms=100)
     ex = ctx.chat(model, tag, stream=True, close_after_events=3)
-    deadline = time.monotonic() + 10
-    entries = prov.journal(tag=tag)
-    while time.monotonic() < deadline and not (entries and entries[0]["t_done"]):
-        time.sleep(0.2)
-        entries = prov.journal(tag=tag)
+    entries = _upstream_ended(prov, tag)
     evidence = {"exchange": ex.evidence(), "upstream": entries}
     watch.check(evidence)
     if not entries:
@@ -489,11 +496,7 @@ def websocket_drop(ctx: CheckContext) -> Verdict:
     finally:
         s1.drop()
     t_drop = time.time()
-    deadline = time.monotonic() + 10
-    entries = prov.journal(tag=first)
-    while time.monotonic() < deadline and not (entries and entries[0]["t_done"]):
-        time.sleep(0.2)
-        entries = prov.journal(tag=first)
+    entries = _upstream_ended(prov, first)
     evidence["dropped_upstream"] = entries
     if not entries:
         raise Deviation("the dropped session's response never reached the provider", evidence)

@@ -12,7 +12,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
-from harness.checks.base import CheckContext, NotJudged, Unsupported, Verdict, check, judge
+from harness.checks.base import CheckContext, NotJudged, Unsupported, Verdict, check, judge, poll_until
 from harness.client.control import ProviderControl
 from harness.client.http import Exchange
 from harness.oracles import concurrency as co
@@ -22,6 +22,7 @@ HOLD_BEYOND_S = 2.0   # the held requests outlast the bound by this much
 ARRIVAL_S = 10.0      # how long the held requests may take to reach the provider
 SETTLE_S = 0.5        # after the held ones end: time for a late-forwarded request to reach the journal
 DEADLINE_S = 20.0     # each request's own deadline, beyond the hold
+ARRIVAL_POLL_S = 0.05  # between two looks at the provider's journal while the held requests arrive
 RETRY_EVERY_S = 0.2   # served_after: the pause between tries while a slot may still be on its way back
 
 
@@ -31,12 +32,9 @@ def _outcome(ex: Exchange) -> str:
 
 def _await_arrivals(provider: ProviderControl, tag: str, futures: list[Future], n: int) -> bool:
     """True once `n` held requests are at the provider; False if one ended first or they took too long."""
-    deadline = time.monotonic() + ARRIVAL_S
-    while len(provider.journal(tag=tag)) < n:
-        if time.monotonic() > deadline or any(f.done() for f in futures):
-            return False
-        time.sleep(0.05)
-    return True
+    arrived = poll_until(lambda: len(provider.journal(tag=tag)),
+                         lambda k: k >= n or any(f.done() for f in futures), ARRIVAL_S, ARRIVAL_POLL_S)
+    return arrived.last >= n
 
 
 @check("concurrency.limit")
@@ -98,15 +96,16 @@ def limit(ctx: CheckContext, aspect: Literal["refused_fast", "not_forwarded", "s
     # A gateway may give a slot back a moment after its answer went out (a post-response hook): a
     # refusal then is tried again, each try on a tag of its own, for as long as the refusal's bound
     # from when the held answers came back; a slot still taken after that was not freed.
-    tries: list[Exchange] = []
-    while True:
-        after_tag = ctx.tag()
-        after = ctx.chat(model, after_tag, prompt="A slot is free now.", deadline_s=DEADLINE_S)
-        tries.append(after)
-        refused = not after.error and after.status is not None and not 200 <= after.status < 300
-        if not refused or time.monotonic() + RETRY_EVERY_S - t_ended > bound:
-            break
-        time.sleep(RETRY_EVERY_S)
+    def attempt() -> tuple[str, Exchange]:
+        tag = ctx.tag()
+        return tag, ctx.chat(model, tag, prompt="A slot is free now.", deadline_s=DEADLINE_S)
+
+    def not_refused(tried: tuple[str, Exchange]) -> bool:   # served, or failed otherwise: judged below
+        ex = tried[1]
+        return bool(ex.error) or ex.status is None or 200 <= ex.status < 300
+    polled = poll_until(attempt, not_refused, bound, RETRY_EVERY_S, since=t_ended)
+    tries = [ex for _, ex in polled.results]
+    after_tag, after = polled.last
     waited_s = time.monotonic() - t_ended
     arrivals = len(provider.journal(tag=after_tag))
     evidence.update(after=after.evidence(), after_arrivals=arrivals, after_tries=[_outcome(ex) for ex in tries],

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Optional
 
 from harness.checks.base import (CheckContext, Deviation, NotJudged, Outcome, Unsupported, Verdict, check, judge,
-                                 provider_usage)
+                                 poll_until, provider_usage)
 from harness.client import admin
 from harness.client.http import Exchange
 from harness.config import AdminCall, ConfigError, Keys
@@ -23,6 +23,7 @@ from harness.oracles import keys as ok
 from harness.secrets import Redactor, fingerprint, share
 
 PROBE_EVERY_S = 0.1       # between two requests while waiting for a change to take effect
+SPEND_READ_EVERY_S = 0.2  # between two reads of a key's spend while it may still be written
 MAX_PROBES = 300          # a bound on any one wait, whatever the timings
 SPEND_REQUESTS = 3        # requests whose cost the spend claim adds up
 MAX_BUDGET_REQUESTS = 20  # requests the budget claim may spend before it gives up (not judged)
@@ -150,14 +151,9 @@ class KeySession:
         return ok.Probe(time.monotonic() - t0, ex.status, bool(self.reached(tag)), ex.error)
 
     def probe_until(self, key: str, t0: float, done: Callable[[ok.Probe], bool], until_s: float) -> list[ok.Probe]:
-        """Requests with the key, one after another, until `done` or `until_s` after t0 (bounded)."""
-        probes: list[ok.Probe] = []
-        while len(probes) < MAX_PROBES:
-            probes.append(self.probe(key, t0))
-            if done(probes[-1]) or time.monotonic() - t0 >= until_s:
-                break
-            time.sleep(PROBE_EVERY_S)
-        return probes
+        """Requests with the key, one after another, until `done` or `until_s` after t0."""
+        return poll_until(lambda: self.probe(key, t0), done, until_s, PROBE_EVERY_S, since=t0,
+                          max_polls=MAX_PROBES).results
 
     def until_accepted(self, key: str, t0: float) -> list[ok.Probe]:
         return self.probe_until(key, t0, lambda p: p.status is not None and 200 <= p.status < 300,
@@ -323,13 +319,14 @@ def spend(ctx: CheckContext) -> Verdict:
         t0 = time.monotonic()
         tolerance = keys.spec.spend_tolerance
         readings = []
-        while True:   # spend may be written after the answer: read it until it matches or the bound passes
+
+        def read() -> tuple[Any, list[str]]:
             reported = keys.spend(key)
             readings.append({"t_s": round(time.monotonic() - t0, 3), "spend": reported})
-            violations = ok.spend_matches(reported, expected, tolerance)
-            if not violations or time.monotonic() - t0 >= keys.spec.within_s or len(readings) >= MAX_PROBES:
-                break
-            time.sleep(0.2)
+            return reported, ok.spend_matches(reported, expected, tolerance)
+        # Spend may be written after the answer: it is read until it matches or the bound passes.
+        reported, violations = poll_until(read, lambda r: not r[1], keys.spec.within_s, SPEND_READ_EVERY_S,
+                                          since=t0, max_polls=MAX_PROBES).last
         price = keys.spec.price
         assert price is not None
         evidence = {"key": "#" + fingerprint(key), "expected": expected, "reported": reported, "readings": readings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal, Optional
 
-from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge
+from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge, poll_until
 from harness.checks.params import params_rule
 from harness.client.http import Exchange
 from harness.config import MetricsPromise
@@ -59,17 +59,11 @@ def _settled(ctx: CheckContext, m: MetricsPromise, model: str, base: dict[str, O
     """Scrapes until every figure has moved at least as far as `want` (a gateway may count after it
     answered) or settle_s passes; then once more after a pause, so a late second count shows too.
     Returns the last figures and how long they took to settle."""
-    t0 = time.monotonic()
-    figures = _figures(m, _scrape(ctx, m), model)
-    while time.monotonic() - t0 < m.settle_s:
-        moved = _moved(base, figures)
-        if all(moved[k] >= n for k, n in want.items()):
-            break
-        time.sleep(POLL_S)
-        figures = _figures(m, _scrape(ctx, m), model)
-    waited = round(time.monotonic() - t0, 3)
+    settled = poll_until(lambda: _figures(m, _scrape(ctx, m), model),
+                         lambda figures: all(_moved(base, figures)[k] >= n for k, n in want.items()),
+                         m.settle_s, POLL_S)
     time.sleep(POLL_S * 2)
-    return _figures(m, _scrape(ctx, m), model), waited
+    return _figures(m, _scrape(ctx, m), model), settled.waited_s
 
 
 def _expected(m: MetricsPromise, exs: list[Exchange]) -> dict[str, int]:

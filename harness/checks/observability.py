@@ -6,10 +6,10 @@ from __future__ import annotations
 import glob
 import os
 import re
-import time
 from typing import Literal, Optional
 
-from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge, require_answer
+from harness.checks.base import (CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, judge, poll_until,
+                                 require_answer)
 from harness.client.http import Exchange
 from harness.config import RequestId
 
@@ -124,15 +124,14 @@ def _find_ids(patterns: list[str], ids: list[str], wait_s: float) -> tuple[dict[
     or `wait_s` passes; and how long that took."""
     tail, found = _LogTail(patterns), {rid: [] for rid in ids}
     wanted = {rid: _id_pattern(rid) for rid in ids}
-    t0 = time.monotonic()
-    while True:
+
+    def read() -> bool:
         for name, line in tail.new_lines():
             for rid, pattern in wanted.items():
                 if len(found[rid]) < 5 and pattern.search(line):
                     found[rid].append(f"{name}: {line[:500]}")
-        if all(found.values()) or time.monotonic() - t0 >= wait_s:
-            return found, round(time.monotonic() - t0, 3)
-        time.sleep(LOG_POLL_S)
+        return all(found.values())
+    return found, poll_until(read, bool, wait_s, LOG_POLL_S).waited_s
 
 
 @check("request_id.logged")

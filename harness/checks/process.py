@@ -11,12 +11,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check
+from harness.checks.base import CheckContext, Deviation, NotJudged, Unsupported, Verdict, check, poll_until
 from harness.client.http import Exchange
 from harness.client.process import ProcessControl, RestartFailed
 from harness.oracles import openai_stream as os_
 
 ARRIVAL_S = 15.0      # how long the held requests may take to reach the provider
+ARRIVAL_POLL_S = 0.05  # between two looks at the provider's journal while they arrive
 SETTLE_S = 2.0        # after the restart: time for a replayed request to show in the journal
 CUT_BOUND_S = 10.0    # a request in flight when the gateway dies ends for the client within this
 
@@ -34,14 +35,13 @@ def _hold(ctx: CheckContext, n: int, hold_ms: float, stream: bool) -> tuple[str,
     provider.script(tag=tag, headers_delay_ms=hold_ms)
     pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="in-flight")
     futures = [pool.submit(ctx.chat, model, tag, stream=stream, deadline_s=hold_ms / 1000 + 30) for _ in range(n)]
-    deadline = time.monotonic() + ARRIVAL_S
-    while len(provider.journal(tag=tag)) < n:
-        if time.monotonic() > deadline or all(f.done() for f in futures):
-            pool.shutdown(wait=True)
-            got = [_outcome(f.result()) for f in futures]
-            raise NotJudged(f"not judged: {len(provider.journal(tag=tag))} of {n} requests reached the provider "
-                            f"within {ARRIVAL_S:.0f}s, so none was in flight when the signal came ({'; '.join(got)})")
-        time.sleep(0.05)
+    arrived = poll_until(lambda: len(provider.journal(tag=tag)),
+                         lambda k: k >= n or all(f.done() for f in futures), ARRIVAL_S, ARRIVAL_POLL_S)
+    if arrived.last < n:
+        pool.shutdown(wait=True)
+        got = [_outcome(f.result()) for f in futures]
+        raise NotJudged(f"not judged: {len(provider.journal(tag=tag))} of {n} requests reached the provider "
+                        f"within {ARRIVAL_S:.0f}s, so none was in flight when the signal came ({'; '.join(got)})")
     return model, tag, pool, futures
 
 

@@ -4,11 +4,10 @@ fastest, the cheapest. A gateway that promises none of them gets UNSUPPORTED, ne
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from typing import Any, Literal
 
-from harness.checks.base import CheckContext, NotJudged, Unsupported, Verdict, check, judge
+from harness.checks.base import CheckContext, NotJudged, Unsupported, Verdict, check, judge, poll_until
 from harness.config import RoutingGroup
 
 Strategy = Literal["weighted", "least-busy", "latency-based", "cost-based"]
@@ -62,10 +61,7 @@ def _least_busy(ctx: CheckContext, model: str, group: RoutingGroup) -> Verdict:
             ctx.providers[p].script(tag=slow, headers_delay_ms=2500, times=1)
         held = threading.Thread(target=ctx.chat, args=(model, slow), kwargs={"prompt": "Hold on."}, daemon=True)
         held.start()
-        deadline, busy = time.monotonic() + 5, []
-        while not busy and time.monotonic() < deadline:
-            time.sleep(0.05)
-            busy = _who(ctx, group, slow)
+        busy = poll_until(lambda: _who(ctx, group, slow), bool, 5, 0.05).last
         if not busy:
             held.join(10)
             raise NotJudged("not judged: the slow request never reached a deployment", {"trials": trials})
