@@ -4,13 +4,35 @@ reach and which claims reach which modules."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from harness.world.gateway_coverage import wrap
+from harness.world.gateway_coverage import matrix, prepare, switch, wrap
 from harness.world.processes import StartError
+
+# A stand-in for a Python gateway: a package whose two functions run, each while the harness's
+# context is the one it names; it says READY once coverage and the harness's plugin are loaded.
+FAKE_GATEWAY = {
+    "fakegw/__init__.py": "def claim_a():\n    return 'a'\n\n\ndef claim_b():\n    return 'b'\n",
+    "run_fakegw.py": """import sys, time
+from pathlib import Path
+import fakegw
+print("READY", flush=True)
+label_file = Path(sys.argv[1])
+for _ in range(2000):   # bounded: 20 s at most
+    label = label_file.read_text() if label_file.exists() else ""
+    if label == "CM-A":
+        fakegw.claim_a()
+    elif label == "CM-B":
+        fakegw.claim_b()
+    time.sleep(0.01)
+""",
+}
 
 
 def test_only_python_gateways_are_wrapped(tmp_path):
@@ -57,3 +79,36 @@ def test_litellm_under_coverage_shows_which_claims_reach_which_modules(tmp_path)
     md = (out / "report.md").read_text()
     assert "## The gateway's own source, as the lanes reached it (coverage.py)" in md
     assert "| `litellm/proxy/proxy_server.py` |" in md
+
+
+@pytest.mark.parametrize("end", ["SIGKILL", "SIGTERM"])
+def test_what_ran_before_the_last_switch_survives_the_gateway_being_killed(tmp_path, end):
+    """The process claims kill the gateway with SIGKILL, which coverage.py cannot catch: what was
+    measured up to the harness's last context switch must be on disk all the same. It is, because
+    coverage.py's switch_context flushes what it measured to its SQLite data file (7.x's
+    Collector.switch_context); this holds the harness to that."""
+    for name, text in FAKE_GATEWAY.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    where = tmp_path / "cov"
+    rc = prepare(where, ["fakegw"], [])
+    argv = wrap([sys.executable, str(tmp_path / "run_fakegw.py"), str(where / "context")], rc)
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        assert switch(str(where), proc.pid, "CM-A", timeout_s=10)
+        time.sleep(0.3)                                   # claim_a runs, in context CM-A
+        assert switch(str(where), proc.pid, "CM-B", timeout_s=10)
+        time.sleep(0.3)                                   # claim_b runs; a SIGKILL loses this part
+        proc.send_signal(getattr(signal, end))
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    g = matrix(where, {"CM-A": "Conformance", "CM-B": "Process"})
+    assert g is not None, "no coverage data at all: everything the gateway ran was lost"
+    (row,) = [m for m in g["modules"] if m["module"].endswith("fakegw/__init__.py")]
+    assert "CM-A" in row["claims"], row
+    if end == "SIGTERM":   # coverage.py's own sigterm handler saves the rest
+        assert "CM-B" in row["claims"], row

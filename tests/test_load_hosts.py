@@ -179,6 +179,19 @@ def test_master_on_one_host_merges_the_workers_on_another_exactly(tmp_path, monk
     assert set(result["generator"]) == set(GENERATOR_METRICS)
 
 
+def test_the_mock_on_the_other_host_streams_at_the_profiles_pace(tmp_path):
+    """`python -m harness.load.hosts --profile P` scripts the mock as the load lane does (P's tokens and
+    token_delay_ms); the control call runs on host b, the only place the mock's loopback is reachable."""
+    _need_namespaces()
+    profile = Profile(name="paced", user="StreamUser", users=1, spawn_rate=1, duration_s=1, tokens=7, token_delay_ms=15)
+    with hosts.TwoHosts() as h:
+        target = hosts.mock_target(h, tmp_path / "mock.log", profile)
+        listed = h.run("b", [sys.executable, "-c", "import sys, httpx; print(httpx.get(sys.argv[1], timeout=5).text)",
+                             f"{target}/__harness/script"])
+    rules = json.loads(listed)["rules"]
+    assert [(r["tokens"], r["token_delay_ms"]) for r in rules] == [(7, 15.0)], rules
+
+
 # An interrupted run, in a process of its own: it makes the two hosts, starts the mock, master and
 # workers, says so, and is then stopped by the test with SIGINT (Ctrl-C) or SIGKILL (no chance to
 # clean up: its children die with it through PR_SET_PDEATHSIG, and the next pair made on the

@@ -213,12 +213,22 @@ def run_split(hosts: TwoHosts, profile: Profile, target: str, path: str, model: 
     return read_result(out)
 
 
-def mock_target(hosts: TwoHosts, log_path: Path) -> str:
-    """A mock OpenAI provider on host b's loopback (harness.mocks); its URL."""
+# The mock's pace set through its control API, from host b (whose loopback it listens on).
+_SCRIPT_PACE = ("import sys\nfrom harness.client.control import ProviderControl\n"
+                "with ProviderControl('oa', sys.argv[1]) as p:\n"
+                "    p.script(tokens=int(sys.argv[2]), token_delay_ms=float(sys.argv[3]))\n")
+
+
+def mock_target(hosts: TwoHosts, log_path: Path, profile: Optional[Profile] = None) -> str:
+    """A mock OpenAI provider on host b's loopback (harness.mocks); its URL. With a profile, the
+    mock streams at the profile's pace (tokens, token_delay_ms), as the load lane scripts it."""
     spec = {"providers": [{"name": "oa", "kind": "openai"}]}
     _, info = hosts.spawn_ready("b", "mock-provider", [sys.executable, "-m", "harness.mocks", json.dumps(spec)],
                                 log_path)
-    return f"http://127.0.0.1:{info['ports']['oa']}"
+    url = f"http://127.0.0.1:{info['ports']['oa']}"
+    if profile is not None:
+        hosts.run("b", [sys.executable, "-c", _SCRIPT_PACE, url, str(profile.tokens), str(profile.token_delay_ms)])
+    return url
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -237,7 +247,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     profile = load_profile(args.profile)
     with tempfile.TemporaryDirectory(prefix="harness-hosts-") as tmp, TwoHosts() as hosts:
-        target = mock_target(hosts, Path(tmp) / "mock.log")
+        target = mock_target(hosts, Path(tmp) / "mock.log", profile)
         result = run_split(hosts, profile, target, "/v1/chat/completions", "gpt-mock", Path(tmp), workers=args.workers)
     print(json.dumps({"counts": result["counts"], "table": result["table"]}, indent=1))
     return 0
