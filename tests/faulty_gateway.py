@@ -1232,14 +1232,17 @@ class Running:
         self.thread.join(timeout=5)
 
     def judge(self, cfg: Any, claim: Any, providers: dict[str, Any], key: str, *, params: Optional[dict] = None,
-              gateway_logs: Optional[list[str]] = None, timeout_s: float = 30) -> Any:
+              gateway_logs: Optional[list[str]] = None, timeout_s: float = 30, chaos: Any = None,
+              chaos_proxies: Optional[dict[str, str]] = None) -> Any:
         """One claim's check against this gateway, as the claims lane runs it: a client with the key,
-        the claim's params (overridden by `params`), the providers' controls. The both-ways tests'
-        one way in."""
+        the claim's params (overridden by `params`), the providers' controls, and for a chaos claim
+        the fault proxy's control and which provider's link runs through which proxy. The both-ways
+        tests' one way in."""
         from harness.checks import base
         from harness.client.http import GatewayClient
         client = GatewayClient(self.url, "Authorization", f"Bearer {key}", read_s=min(20, timeout_s),
                                request_s=timeout_s, stream_s=timeout_s)
         ctx = base.CheckContext(cfg, client, providers, key, claim.id)
         ctx.gateway_logs = gateway_logs or []
+        ctx.chaos, ctx.chaos_proxies = chaos, chaos_proxies or {}
         return base.run(ctx, claim.check, {**claim.params, **(params or {})})

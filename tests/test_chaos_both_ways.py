@@ -13,11 +13,9 @@ from harness import catalog
 from harness.chaos.client import ChaosControl
 from harness.checks import base
 from harness.client.control import ProviderControl
-from harness.client.http import GatewayClient
 from harness.config import ProviderCfg, parse
 from harness.world.fault_proxy import start_fault_proxy
 from harness.world.mocks import start_mocks
-from timing import bound
 
 KEY = "sk-good-key-1234567"
 CLAIMS = {c.id: c for c in catalog.load_all(known_checks=set(base.load_all())) if c.lane == "Chaos" and c.check}
@@ -76,13 +74,10 @@ def run_claim(claim_id: str, world, breaks: set[str], reset: bool = True, before
     gw = Running(spec)
     try:
         cfg.target.url = gw.url
-        ctx = base.CheckContext(cfg, GatewayClient(gw.url, "Authorization", f"Bearer {KEY}", stream_s=30),
-                                {n: ProviderControl(n, u) for n, u in world["direct"].items()}, KEY, claim_id)
-        ctx.chaos, ctx.chaos_proxies = world["chaos"], {"ca": "harness-ca"}
-        claim = CLAIMS[claim_id]
         if before is not None:
             before(gw)
-        return base.run(ctx, claim.check, dict(claim.params))
+        return gw.judge(cfg, CLAIMS[claim_id], {n: ProviderControl(n, u) for n, u in world["direct"].items()}, KEY,
+                        chaos=world["chaos"], chaos_proxies={"ca": "harness-ca"})
     finally:
         if reset:
             world["chaos"].reset()     # whatever the check left, nothing carries over
