@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_loop(main: Awaitable[None]) -> None:
     """uvloop where it exists (not on Windows): at 1,000 scripted streams the mock's first tokens
     were late by its event loop's lag on asyncio's loop (benchmarks/load_generator.py: the provider
-    hop's p99 517-533 ms for 500 scripted, TTFT p99 x1.08-1.11); on uvloop 503-509 ms, x1.03."""
+    hop's p99 517-530 ms for 500 scripted, TTFT p99 x1.08-1.11); on uvloop 502-509 ms, x1.03."""
     try:
         import uvloop
     except ImportError:
