@@ -389,6 +389,7 @@ def _judge(ctx: CheckContext, model: str, tag: str, ex, stream: bool, expect: st
 
 RECOVERY_POLL_S = 0.5  # between two requests while waiting for the gateway to serve normally again
 UPSTREAM_END_S = 10.0  # how long the provider's request may take to end after the caller left
+UPSTREAM_POLL_S = 0.2  # between two looks at the provider's journal meanwhile
 BASELINE_FACTOR = 3   # how much longer than the promised recovery a scenario waits for a healthy start
 
 
@@ -420,7 +421,7 @@ def _upstream_ended(prov: ProviderControl, tag: str) -> list[dict[str, Any]]:
     """The provider's journal for `tag` once its first request has ended there (or UPSTREAM_END_S
     passed): a gateway cancels the upstream request a moment after its caller left."""
     return poll_until(lambda: prov.journal(tag=tag), lambda es: bool(es and es[0]["t_done"]),
-                      UPSTREAM_END_S, 0.2).last
+                      UPSTREAM_END_S, UPSTREAM_POLL_S).last
 
 
 @check("chaos.client_disconnect")

@@ -106,10 +106,10 @@ def limit(ctx: CheckContext, aspect: Literal["refused_fast", "not_forwarded", "s
     polled = poll_until(attempt, not_refused, bound, RETRY_EVERY_S, since=t_ended)
     tries = [ex for _, ex in polled.results]
     after_tag, after = polled.last
-    waited_s = time.monotonic() - t_ended
+    waited_s = polled.waited_s   # from when the held answers came back (since=t_ended)
     arrivals = len(provider.journal(tag=after_tag))
     evidence.update(after=after.evidence(), after_arrivals=arrivals, after_tries=[_outcome(ex) for ex in tries],
-                    after_waited_s=round(waited_s, 3))
+                    after_waited_s=waited_s)
     return judge(co.served_after(after.status, after.error, arrivals, len(tries), waited_s), evidence,
                  f"once the {n} requests in flight had ended, a new one was served ({_outcome(after)}"
                  + (f", on try {len(tries)}, {waited_s:.1f}s after they ended)" if len(tries) > 1 else ")"))
